@@ -1,0 +1,3 @@
+from dflock_integrations.cli import main
+
+main()

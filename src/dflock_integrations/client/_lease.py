@@ -1,0 +1,326 @@
+"""`AsyncLock` and `AsyncSemaphore`: one grant on one key, renewed while held.
+
+A grant belongs to the connection that asked for it: when that connection closes
+the server releases the grant. So a handle keeps its connection out of the pool
+from acquire to release, renews over it (which also keeps the server's idle clock
+from closing it), and returns it to the pool only after a clean release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import dflockd_client
+from dflockd_client import _async as wire
+
+from dflock_integrations.client._connection import Connection, unavailable
+from dflock_integrations.client._timing import (
+    fence_of,
+    renew_interval,
+    renew_read_timeout,
+    wire_timeout,
+)
+from dflock_integrations.errors import (
+    DflockError,
+    LockLostError,
+    LockTimeout,
+    translate_status_error,
+)
+
+if TYPE_CHECKING:
+    from dflock_integrations.client._async_client import AsyncDflockClient
+
+log = logging.getLogger("dflock_integrations")
+
+LostCallback = Callable[["AsyncLease"], object]
+
+
+class AsyncLease:
+    """Shared behaviour of locks (limit None) and semaphore slots (limit >= 1)."""
+
+    kind = "lease"
+
+    def __init__(
+        self,
+        client: AsyncDflockClient,
+        name: str,
+        key: str,
+        *,
+        limit: int | None,
+        acquire_timeout_s: float,
+        lease_ttl_s: int,
+    ) -> None:
+        self.name = name  # as the caller wrote it
+        self.key = key  # as sent: with the key prefix
+        self.limit = limit
+        self.acquire_timeout_s = acquire_timeout_s
+        self.lease_ttl_s = lease_ttl_s
+        self.token: str | None = None
+        self.lease: int = 0  # seconds left at the last grant or renewal
+        self.lost = False
+        self._client = client
+        self._pool = client._pool_for(key)
+        self._conn: Connection | None = None
+        self._queued = False
+        self._renewer: asyncio.Task[None] | None = None
+        self._lost_callbacks: list[LostCallback] = []
+        self._lost_reason = ""
+
+    # -- what a holder can see -------------------------------------------------
+
+    @property
+    def held(self) -> bool:
+        return self.token is not None and not self.lost
+
+    @property
+    def fence(self) -> int | None:
+        """Monotonic number of this grant (per server), for fencing writes downstream."""
+        return fence_of(self.token) if self.token else None
+
+    @property
+    def server(self) -> str:
+        return str(self._pool.server)
+
+    def on_lost(self, callback: LostCallback) -> LostCallback:
+        """Call `callback(handle)` once if the lease is lost while held (usable as a decorator).
+
+        Callbacks run on the event loop that renews the lease; keep them short.
+        """
+        self._lost_callbacks.append(callback)
+        if self.lost:
+            self._run_callback(callback)
+        return callback
+
+    def __repr__(self) -> str:
+        state = "lost" if self.lost else "held" if self.token else "queued" if self._queued else ""
+        limit = f" limit={self.limit}" if self.limit is not None else ""
+        return f"<{type(self).__name__} {self.name!r}{limit} {state or 'released'}>"
+
+    # -- acquiring ---------------------------------------------------------------
+
+    @property
+    def _prefix(self) -> str:
+        return "" if self.limit is None else "s"
+
+    async def acquire(self, timeout_s: float | None = None) -> bool:
+        """Wait up to `timeout_s` (default: the handle's) in FIFO order; False on timeout."""
+        self._check_idle()
+        whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
+        conn = await self._pool.checkout()
+        try:
+            async with asyncio.timeout(cut):
+                token, lease = await wire.acquire(
+                    conn.wire,
+                    self.key,
+                    whole,
+                    self.lease_ttl_s,
+                    prefix=self._prefix,
+                    limit=self.limit,
+                )
+        except dflockd_client.DflockdTimeoutError:
+            conn.touch()
+            self._pool.checkin(conn)  # the server answered `timeout` and keeps nothing
+            return False
+        except BaseException as exc:
+            # Cancelled or cut short mid-request, the connection's state is unknown,
+            # and a grant may have raced in: closing it makes the server drop both.
+            self._pool.discard(conn)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise self._translate(exc) from None
+        self._granted(conn, token, lease)
+        return True
+
+    async def enqueue(self) -> bool:
+        """Join the queue without waiting; True if granted at once. Then call `wait()`."""
+        self._check_idle()
+        conn = await self._pool.checkout()
+        try:
+            status, token, lease = await wire.enqueue(
+                conn.wire, self.key, self.lease_ttl_s, prefix=self._prefix, limit=self.limit
+            )
+        except BaseException as exc:
+            self._pool.discard(conn)
+            raise self._translate(exc) from None
+        if status == "acquired" and token is not None and lease is not None:
+            self._granted(conn, token, lease)
+            return True
+        self._conn, self._queued = conn, True
+        return False
+
+    async def wait(self, timeout_s: float | None = None) -> bool:
+        """Second phase after `enqueue()`: wait for the grant; False on timeout."""
+        if self.held:
+            return True
+        if not self._queued or self._conn is None:
+            raise RuntimeError(f"wait() on {self.name!r} needs a prior enqueue()")
+        conn, self._conn, self._queued = self._conn, None, False
+        whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
+        try:
+            async with asyncio.timeout(cut):
+                token, lease = await wire.wait(conn.wire, self.key, whole, prefix=self._prefix)
+        except BaseException as exc:
+            # After a two-phase timeout the connection may still be queued on the
+            # key; closing it is the one way to be sure it is not granted later.
+            self._pool.discard(conn)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise self._translate(exc) from None
+        self._granted(conn, token, lease)
+        return True
+
+    def _check_idle(self) -> None:
+        if self.token is not None or self._queued:
+            raise RuntimeError(f"{self!r} is already acquired or queued; release it first")
+
+    def _granted(self, conn: Connection, token: str, lease: int) -> None:
+        conn.touch()
+        self._conn, self.token, self.lease, self.lost = conn, token, lease, False
+        self._renewer = asyncio.create_task(self._renew_loop(), name=f"dflock-renew[{self.key}]")
+
+    # -- holding -----------------------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        settings = self._client.settings
+        while True:
+            interval = renew_interval(
+                self.lease, settings.renew_ratio, settings.server_read_timeout_s
+            )
+            await asyncio.sleep(interval)
+            conn, token = self._conn, self.token
+            if conn is None or token is None:
+                return
+            try:
+                self.lease = await wire.renew(
+                    conn.wire,
+                    self.key,
+                    token,
+                    self.lease_ttl_s,
+                    prefix=self._prefix,
+                    read_timeout=renew_read_timeout(self.lease, interval),
+                )
+                conn.touch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._mark_lost(f"renewal failed: {exc or type(exc).__name__}")
+                return
+
+    def _mark_lost(self, reason: str) -> None:
+        if self.lost:
+            return
+        self.lost, self._lost_reason = True, reason
+        log.error("dflock lease on %r lost (%s)", self.name, reason)
+        if self._conn is not None:
+            # Whatever the server still has for this connection must go too.
+            self._pool.discard(self._conn)
+            self._conn = None
+        for callback in list(self._lost_callbacks):
+            self._run_callback(callback)
+
+    def _run_callback(self, callback: LostCallback) -> None:
+        try:
+            callback(self)
+        except Exception:
+            log.exception("on_lost callback for %r raised", self.name)
+
+    # -- releasing ---------------------------------------------------------------
+
+    async def release(self) -> None:
+        """Give the grant back. Raises LockLostError if it had already been lost."""
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None and renewer is not asyncio.current_task():
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        conn, token = self._conn, self.token
+        self._conn, self._queued = None, False
+        try:
+            if self.lost:
+                raise LockLostError(
+                    f"the lease on {self.name!r} was lost before release ({self._lost_reason})",
+                    key=self.name,
+                )
+            if conn is None or token is None:
+                return
+            try:
+                await wire.release(conn.wire, self.key, token, prefix=self._prefix)
+            except dflockd_client.DflockdError:
+                # `error` to a release: the server no longer knows this grant, so
+                # the lease ran out while we believed we held it.
+                self._pool.discard(conn)
+                self.lost = True
+                raise LockLostError(
+                    f"dflockd at {conn.server} no longer had the lease on {self.name!r} "
+                    "at release; it expired while held",
+                    key=self.name,
+                ) from None
+            except BaseException as exc:
+                # Closing the connection releases the grant on the server as well.
+                self._pool.discard(conn)
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning(
+                    "dflock release of %r failed (%s); connection closed instead", self.name, exc
+                )
+                return
+            conn.touch()
+            self._pool.checkin(conn)
+        finally:
+            self.token = None
+            self.lease = 0
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, DflockError | asyncio.CancelledError):
+            return exc
+        if isinstance(exc, dflockd_client.DflockdError):
+            return translate_status_error(exc, key=self.name)
+        if isinstance(exc, OSError | EOFError | TimeoutError):
+            return unavailable(self._pool.server, exc)
+        return exc
+
+    # -- context manager ---------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if not await self.acquire():
+            raise self._timeout_error(self.acquire_timeout_s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.release()
+        except LockLostError as lost:
+            if exc is not None:
+                raise lost from exc
+            raise
+
+    def _timeout_error(self, timeout_s: float) -> LockTimeout:
+        what = "lock" if self.limit is None else f"semaphore slot (limit {self.limit})"
+        return LockTimeout(
+            f"{what} {self.name!r} not granted within {timeout_s:g} s",
+            key=self.name,
+            timeout_s=timeout_s,
+            limit=self.limit,
+        )
+
+
+class AsyncLock(AsyncLease):
+    """An exclusive lock on one key."""
+
+    kind = "lock"
+
+
+class AsyncSemaphore(AsyncLease):
+    """One of `limit` slots on one key."""
+
+    kind = "semaphore"

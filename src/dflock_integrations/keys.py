@@ -1,0 +1,119 @@
+"""Keys, key templates and channel names, shared by every adapter.
+
+An application's own literal text (`"order:"` in `"order:{order_id}"`) is checked
+once, when the template is built. Values filled in at run time come from requests
+and task arguments, so they are encoded: any value gives a valid key, two distinct
+values never give the same key, and nothing a value holds can reach the wire as a
+separate protocol line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from dflock_integrations.errors import InvalidKeyError
+
+MAX_KEY_BYTES = 256  # the server's line limit
+# Encoded values longer than this are replaced by a digest, so a template with a
+# few fields stays under the line limit whatever the request sends.
+MAX_VALUE_CHARS = 64
+_SAFE = "-_.:@+"
+# `!` is never left bare by quote(), so a digest can never equal an encoded value.
+_DIGEST_MARK = "!"
+
+
+def encode_value(value: object) -> str:
+    """Encode one interpolated value into key-safe text, injectively."""
+    text = value if isinstance(value, str) else str(value)
+    encoded = quote(text, safe=_SAFE, errors="surrogatepass")
+    if len(encoded) <= MAX_VALUE_CHARS:
+        return encoded
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{_DIGEST_MARK}{digest}"
+
+
+def check_key(key: str, *, what: str = "key") -> str:
+    """Raise InvalidKeyError unless `key` can travel as a protocol key line."""
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"{what} must be a string, got {type(key).__name__}")
+    if not key:
+        raise InvalidKeyError(f"{what} must not be empty")
+    bad = next((c for c in key if c.isspace() or not c.isprintable()), None)
+    if bad is not None:
+        raise InvalidKeyError(
+            f"{what} {key!r} contains {bad!r}; keys may not contain whitespace or control "
+            "characters (values filled into a template are encoded for you)"
+        )
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"{what} {key[:40]!r}... is longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+class KeyTemplate:
+    """A key with `{name}` fields, e.g. `"order:{order_id}"`, checked when built."""
+
+    __slots__ = ("_parts", "fields", "template")
+
+    def __init__(self, template: str) -> None:
+        if not isinstance(template, str):
+            raise InvalidKeyError(f"key template must be a string, got {type(template).__name__}")
+        self.template = template
+        parts: list[tuple[str, str | None]] = []
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise InvalidKeyError(f"key template {template!r}: {exc}") from None
+        for literal, field, spec, conversion in parsed:
+            if field is not None and (spec or conversion or not field.isidentifier()):
+                raise InvalidKeyError(
+                    f"key template {template!r}: field {{{field}}} must be a plain name "
+                    "such as {order_id}, without attributes, indexes or format specs"
+                )
+            parts.append((literal, field))
+        self._parts = tuple(parts)
+        self.fields = tuple(f for _, f in parts if f is not None)
+        # A sample with every field filled proves the literal text is a valid key.
+        check_key(self.render({f: "x" for f in self.fields}), what=f"key template {template!r}")
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        """The key for these values; every field value is encoded."""
+        out: list[str] = []
+        for literal, field in self._parts:
+            out.append(literal)
+            if field is not None:
+                if field not in values:
+                    raise InvalidKeyError(
+                        f"key template {self.template!r} needs {field!r}, which is missing"
+                    )
+                out.append(encode_value(values[field]))
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"KeyTemplate({self.template!r})"
+
+
+def prefixed(prefix: str, key: str) -> str:
+    """The key as sent: namespace first, then checked as a whole."""
+    return check_key(prefix + key)
+
+
+def check_channel(channel: str, *, pattern: bool = False) -> str:
+    """Dot-separated tokens; in a pattern `*` is one token and `>` the final rest."""
+    what = "signal pattern" if pattern else "signal channel"
+    check_key(channel, what=what)
+    tokens = channel.split(".")
+    for index, token in enumerate(tokens):
+        if not token:
+            raise InvalidKeyError(f"{what} {channel!r} has an empty token between dots")
+        if token in ("*", ">"):
+            if not pattern:
+                raise InvalidKeyError(f"{what} {channel!r} may not contain wildcards")
+            if token == ">" and index != len(tokens) - 1:
+                raise InvalidKeyError(f"{what} {channel!r}: '>' must be the last token")
+        elif ("*" in token or ">" in token) and pattern:
+            raise InvalidKeyError(f"{what} {channel!r}: wildcards must be whole tokens")
+    return channel

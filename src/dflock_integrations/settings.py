@@ -1,0 +1,194 @@
+"""`DflockSettings`: the one configuration every client and adapter is built from.
+
+Values come, in this order of precedence, from arguments, `DFLOCK_*` environment
+variables, a `.env` file, and the defaults below.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple, Self
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dflock_integrations.errors import ConfigurationError
+
+DEFAULT_PORT = 6388
+ENV_PREFIX = "DFLOCK_"
+_SECRET_FIELDS = frozenset({"auth_token"})
+
+
+class ServerAddress(NamedTuple):
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> ServerAddress:
+        """`host`, `host:port`, `[v6]` or `[v6]:port`; a bare host means port 6388."""
+        text = text.strip()
+        if not text or any(c.isspace() for c in text):
+            raise ValueError(f"{text!r} is not a server address; expected host:port")
+        if text.startswith("["):
+            host, sep, rest = text[1:].partition("]")
+            if not sep or not host or (rest and not rest.startswith(":")):
+                raise ValueError(f"{text!r} is not a server address; expected [v6-address]:port")
+            port_text = rest[1:] if rest else ""
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+        elif ":" in text:
+            raise ValueError(f"{text!r}: write IPv6 addresses in brackets, as [::1]:6388")
+        else:
+            host, port_text = text, ""
+        if not host:
+            raise ValueError(f"{text!r} has no host; expected host:port")
+        if not port_text:
+            return cls(host, DEFAULT_PORT)
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"{text!r} has port {port_text!r}; expected a number from 1 to 65535")
+        return cls(host, int(port_text))
+
+
+def _split_servers(value: Any) -> Any:
+    """Accept `a:1,b:2`, a JSON list, or a Python sequence of strings / pairs."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = json.loads(stripped)
+            except json.JSONDecodeError:
+                # `[::1]:6388,...` also starts with a bracket; treat it as a plain list.
+                value = stripped.split(",")
+        else:
+            value = stripped.split(",")
+    if not isinstance(value, list | tuple):
+        raise ValueError("expected host:port[,host:port...] or a JSON list of them")
+    parsed = []
+    for item in value:
+        if isinstance(item, ServerAddress):
+            parsed.append(item)
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            parsed.append(ServerAddress.parse(f"{item[0]}:{item[1]}"))
+        elif isinstance(item, str):
+            parsed.append(ServerAddress.parse(item))
+        else:
+            raise ValueError(f"{item!r} is not a server address; expected host:port")
+    if not parsed:
+        raise ValueError("at least one server is needed; expected host:port[,host:port...]")
+    return parsed
+
+
+class DflockSettings(BaseSettings):
+    """Connection, timing and pool settings, read from `DFLOCK_*` variables and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    servers: Annotated[list[ServerAddress], NoDecode, BeforeValidator(_split_servers)] = Field(
+        default_factory=lambda: [ServerAddress("127.0.0.1", DEFAULT_PORT)],
+        description="Servers as host:port[,host:port...]; keys are sharded across them.",
+    )
+    auth_token: SecretStr | None = Field(None, description="Token sent with `auth` first.")
+    auth_token_file: Path | None = Field(None, description="File holding the auth token.")
+    tls: bool = Field(False, description="Connect with TLS.")
+    tls_ca_file: Path | None = Field(None, description="CA bundle that signed the server.")
+    tls_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    tls_key_file: Path | None = Field(None, description="Key of the client certificate.")
+    tls_check_hostname: bool = Field(True, description="Check the server's name in its cert.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Per connection attempt.")
+    acquire_timeout_s: float = Field(10.0, ge=0, le=86_400, description="Wait for a grant.")
+    lease_ttl_s: int = Field(30, gt=0, le=86_400, description="Lease asked for with a grant.")
+    renew_ratio: float = Field(0.5, gt=0, lt=1, description="Renew after this part of a lease.")
+    key_prefix: str = Field("", max_length=64, description="Namespace for keys and channels.")
+    server_read_timeout_s: float = Field(
+        23.0, gt=0, le=86_400, description="The server's idle limit (dflockd --read-timeout)."
+    )
+    pool_max_idle: int = Field(16, ge=0, le=10_000, description="Idle connections per server.")
+    pool_max_connections: int = Field(
+        1024, ge=1, le=100_000, description="Connections per server, idle or busy."
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain whitespace")
+        return value
+
+    @field_validator("auth_token_file", "tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file; expected the path of a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.auth_token is not None and self.auth_token_file is not None:
+            raise ValueError(
+                f"{ENV_PREFIX}AUTH_TOKEN and {ENV_PREFIX}AUTH_TOKEN_FILE: set one, not both"
+            )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(f"{ENV_PREFIX}TLS_CERT_FILE and {ENV_PREFIX}TLS_KEY_FILE go together")
+        return self
+
+    def token(self) -> str | None:
+        """The auth token, from `auth_token` or read from `auth_token_file`."""
+        if self.auth_token is not None:
+            return self.auth_token.get_secret_value()
+        if self.auth_token_file is not None:
+            return self.auth_token_file.read_text(encoding="utf-8").strip()
+        return None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context these settings describe, or None without TLS."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.tls_ca_file) if self.tls_ca_file else None
+        )
+        context.check_hostname = self.tls_check_hostname
+        if not self.tls_check_hostname:
+            # Without a name check a certificate still has to chain to a trusted CA.
+            context.verify_mode = ssl.CERT_REQUIRED
+        if self.tls_cert_file is not None and self.tls_key_file is not None:
+            context.load_cert_chain(str(self.tls_cert_file), str(self.tls_key_file))
+        return context
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad value, naming its environment variable and never echoing a secret."""
+    lines = ["invalid dflock settings:"]
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if field:
+            name = f"{ENV_PREFIX}{field.upper()}"
+            shown = "" if field in _SECRET_FIELDS else f" (got {error.get('input')!r})"
+            lines.append(f"  {name}: {message}{shown}")
+        else:
+            lines.append(f"  {message}")
+    return "\n".join(lines)

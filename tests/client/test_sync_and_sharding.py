@@ -1,0 +1,121 @@
+"""The sync twin, several servers, and agreement with the official dflockd-client."""
+
+import os
+import threading
+
+import dflockd_client
+import pytest
+from helpers import eventually_sync
+
+from dflock_integrations import LockLostError, LockTimeout, SyncDflockClient
+from dflock_integrations.pytest_plugin import settings_for
+
+
+def test_sync_lock_and_semaphore(dflock_client):
+    with dflock_client.lock("sync") as lock:
+        assert lock.held
+        assert isinstance(lock.fence, int)
+        assert dflock_client.stats().find(lock.key) is not None
+        with pytest.raises(LockTimeout):
+            dflock_client.lock("sync", acquire_timeout_s=0).__enter__()
+    assert dflock_client.stats().find(lock.key) is None
+    with dflock_client.semaphore("sync-sem", limit=2) as slot:
+        assert slot.held
+
+
+def test_sync_threads_never_overlap(dflock_client):
+    inside = 0
+    overlaps = 0
+    guard = threading.Lock()
+
+    def worker():
+        nonlocal inside, overlaps
+        for _ in range(5):
+            with dflock_client.lock("threads", acquire_timeout_s=30):
+                with guard:
+                    inside += 1
+                    overlaps += inside > 1
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert overlaps == 0
+
+
+def test_sync_signals(dflock_client):
+    with dflock_client.listen("s.>") as sub:
+        assert dflock_client.emit("s.one", {"n": 1}) == 1
+        got = sub.get(timeout_s=5)
+        assert got is not None
+        assert got.json() == {"n": 1}
+
+
+def test_sync_loss(dflock_server_factory):
+    server = dflock_server_factory()
+    with SyncDflockClient(settings_for(server, lease_ttl_s=1)) as client:
+        lost = threading.Event()
+        with pytest.raises(LockLostError):  # noqa: PT012 - the loss happens inside the block
+            with client.lock("gone") as lock:
+                lock.on_lost(lambda _h: lost.set())
+                server.stop()
+                assert lost.wait(timeout=5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_connections(dflock_client):
+    with dflock_client.lock("parent"):
+        pass
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a Celery prefork worker does exactly this
+        code = 1
+        try:
+            with dflock_client.lock("child") as lock:
+                code = 0 if lock.held else 1
+        finally:
+            os.write(write_end, bytes([code]))
+            os._exit(0)
+    os.close(write_end)
+    result = os.read(read_end, 1)
+    os.waitpid(pid, 0)
+    assert result == b"\x00"
+    with dflock_client.lock("parent") as lock:  # the parent's pool still works
+        assert lock.held
+
+
+@pytest.fixture
+def two_servers(dflock_server_factory):
+    return dflock_server_factory(), dflock_server_factory()
+
+
+def test_keys_are_sharded_like_dflockd_client(two_servers):
+    servers = [("127.0.0.1", s.port) for s in two_servers]
+    settings = settings_for(two_servers[0], servers=[f"{h}:{p}" for h, p in servers])
+    with SyncDflockClient(settings) as client:
+        for key in (f"shard-{i}" for i in range(20)):
+            with client.lock(key) as ours:
+                peer = dflockd_client.SyncDistributedLock(
+                    key, servers=servers, acquire_timeout_s=0, connect_timeout_s=2
+                )
+                assert peer.acquire() is False, f"{key}: both clients got it"
+                index = dflockd_client.stable_hash_shard(key, len(servers))
+                assert ours.server == f"127.0.0.1:{servers[index][1]}"
+        stats = client.stats()
+        assert set(stats.connections) == {f"127.0.0.1:{p}" for _, p in servers}
+
+
+def test_stats_names_an_unreachable_server(two_servers):
+    a, b = two_servers
+    settings = settings_for(a, servers=[a.address, b.address])
+    with SyncDflockClient(settings) as client:
+        client.ping()
+        b.stop()
+        eventually_sync(lambda: _unreachable(client, b.address), what="dead server reported")
+
+
+def _unreachable(client, address):
+    return address in client.stats(tolerate_unreachable=True).unreachable

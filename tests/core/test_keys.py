@@ -1,0 +1,84 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dflock_integrations.errors import InvalidKeyError
+from dflock_integrations.keys import (
+    KeyTemplate,
+    check_channel,
+    check_key,
+    encode_value,
+    prefixed,
+)
+
+
+@given(st.text(max_size=12_000))
+def test_any_value_gives_a_valid_key(value):
+    key = KeyTemplate("order:{id}").render({"id": value})
+    assert check_key(key) == key
+    assert len(key.encode()) <= 256
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_distinct_values_never_share_a_key(a, b):
+    if a != b:
+        assert encode_value(a) != encode_value(b)
+
+
+@pytest.mark.parametrize("value", ["a\nl\nb", "x\r\nr\nk\n", "a b", "é✓", "x" * 10_000, ""])
+def test_injection_and_odd_values(value):
+    key = KeyTemplate("job:{v}:end").render({"v": value})
+    assert "\n" not in key and "\r" not in key and " " not in key
+    assert key.startswith("job:") and key.endswith(":end")
+
+
+def test_plain_values_stay_readable():
+    assert KeyTemplate("order:{order_id}").render({"order_id": 42}) == "order:42"
+    assert encode_value("user@example.com") == "user@example.com"
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("has space:{x}", "whitespace"),
+        ("", "must not be empty"),
+        ("{x.attr}", "plain name"),
+        ("{x:>5}", "plain name"),
+        ("{0}", "plain name"),
+        ("bad{", "key template"),
+        ("k" * 300, "longer than 256"),
+    ],
+)
+def test_bad_templates_fail_when_built(template, words):
+    with pytest.raises(InvalidKeyError, match=words):
+        KeyTemplate(template)
+
+
+def test_missing_field_names_it():
+    with pytest.raises(InvalidKeyError, match="'order_id'"):
+        KeyTemplate("order:{order_id}").render({})
+
+
+def test_prefix_is_checked_with_key():
+    assert prefixed("app.", "k") == "app.k"
+    with pytest.raises(InvalidKeyError):
+        prefixed("", "a\nb")
+
+
+@pytest.mark.parametrize("channel", ["a", "a.b.c", "celery.succeeded.app.tasks.x"])
+def test_channels(channel):
+    assert check_channel(channel) == channel
+
+
+@pytest.mark.parametrize("pattern", ["a.*", "a.>", "*.b.>", ">"])
+def test_patterns(pattern):
+    assert check_channel(pattern, pattern=True) == pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [("a.*", False), ("a..b", True), ("a.>.b", True), ("a.b*", True), (".a", True), ("a b", True)],
+)
+def test_bad_channels(text, pattern):
+    with pytest.raises(InvalidKeyError):
+        check_channel(text, pattern=pattern)
