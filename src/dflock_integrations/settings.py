@@ -155,6 +155,12 @@ class DflockSettings(BaseSettings):
             raise ValueError(f"{ENV_PREFIX}TLS_CERT_FILE and {ENV_PREFIX}TLS_KEY_FILE go together")
         return self
 
+    def replace(self, **changes: Any) -> DflockSettings:
+        """A validated copy with `changes` applied (model_copy would skip validation)."""
+        if not changes:
+            return self
+        return type(self)(**{**self.model_dump(), **changes})
+
     def token(self) -> str | None:
         """The auth token, from `auth_token` or read from `auth_token_file`."""
         if self.auth_token is not None:
@@ -177,6 +183,13 @@ class DflockSettings(BaseSettings):
         if self.tls_cert_file is not None and self.tls_key_file is not None:
             context.load_cert_chain(str(self.tls_cert_file), str(self.tls_key_file))
         return context
+
+
+def resolve_settings(settings: DflockSettings | None, overrides: dict[str, Any]) -> DflockSettings:
+    """What a client is built from: given settings (or the environment's) plus overrides."""
+    if settings is None:
+        return DflockSettings(**overrides)
+    return settings.replace(**overrides)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -28,10 +28,9 @@ class AsyncDflockClient:
     """
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        if settings is None:
-            settings = DflockSettings(**overrides)
-        elif overrides:
-            settings = settings.model_copy(update=overrides)
+        settings = (
+            DflockSettings(**overrides) if settings is None else settings.replace(**overrides)
+        )
         self.settings = settings
         self._token = settings.token()
         self._pools: dict[ServerAddress, ServerPool] = {}

@@ -18,7 +18,7 @@ PING_TIMEOUT_S = 5.0
 class Connection:
     """An `AsyncConn` from dflockd-client plus what a pool needs to know about it."""
 
-    __slots__ = ("last_used", "reader", "server", "wire", "writer")
+    __slots__ = ("last_used", "reader", "reused", "server", "wire", "writer")
 
     def __init__(
         self, server: ServerAddress, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -28,11 +28,22 @@ class Connection:
         self.writer = writer
         self.wire = wire.AsyncConn(reader, writer)
         self.last_used = time.monotonic()
+        self.reused = False  # handed out from the pool at least once
 
     @property
     def closed(self) -> bool:
-        """Closed by us, or the server's end-of-stream is already waiting to be read."""
-        return self.writer.is_closing() or self.reader.at_eof()
+        """Closed by us, closed by the server, or holding bytes nobody asked for.
+
+        An idle connection has no request in flight, so anything already buffered is
+        the server's parting `error` before an idle-timeout close; reading it as the
+        answer to our next request would be wrong. StreamReader has no public way to
+        peek, hence the private attributes (present in CPython 3.12 and 3.13).
+        """
+        if self.writer.is_closing() or self.reader.at_eof():
+            return True
+        return bool(getattr(self.reader, "_buffer", b"")) or bool(
+            getattr(self.reader, "_eof", False)
+        )
 
     def idle_for(self, now: float) -> float:
         return now - self.last_used

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import dflockd_client
 from dflockd_client import _async as wire
@@ -26,7 +26,6 @@ from dflock_integrations.client._timing import (
     wire_timeout,
 )
 from dflock_integrations.errors import (
-    DflockError,
     LockLostError,
     LockTimeout,
     translate_status_error,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dflock_integrations")
 
 LostCallback = Callable[["AsyncLease"], object]
+T = TypeVar("T")
 
 
 class AsyncLease:
@@ -64,7 +64,7 @@ class AsyncLease:
         self.lease: int = 0  # seconds left at the last grant or renewal
         self.lost = False
         self._client = client
-        self._pool = client._pool_for(key)
+        self._server = client.server_for(key)
         self._conn: Connection | None = None
         self._queued = False
         self._renewer: asyncio.Task[None] | None = None
@@ -84,7 +84,7 @@ class AsyncLease:
 
     @property
     def server(self) -> str:
-        return str(self._pool.server)
+        return str(self._server)
 
     def on_lost(self, callback: LostCallback) -> LostCallback:
         """Call `callback(handle)` once if the lease is lost while held (usable as a decorator).
@@ -111,10 +111,10 @@ class AsyncLease:
         """Wait up to `timeout_s` (default: the handle's) in FIFO order; False on timeout."""
         self._check_idle()
         whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
-        conn = await self._pool.checkout()
-        try:
+
+        async def ask(conn: Connection) -> tuple[str, int]:
             async with asyncio.timeout(cut):
-                token, lease = await wire.acquire(
+                return await wire.acquire(
                     conn.wire,
                     self.key,
                     whole,
@@ -122,36 +122,64 @@ class AsyncLease:
                     prefix=self._prefix,
                     limit=self.limit,
                 )
+
+        try:
+            conn, (token, lease) = await self._exchange(ask)
         except dflockd_client.DflockdTimeoutError:
-            conn.touch()
-            self._pool.checkin(conn)  # the server answered `timeout` and keeps nothing
-            return False
-        except BaseException as exc:
-            # Cancelled or cut short mid-request, the connection's state is unknown,
-            # and a grant may have raced in: closing it makes the server drop both.
-            self._pool.discard(conn)
-            if isinstance(exc, TimeoutError):
-                return False
-            raise self._translate(exc) from None
+            return False  # the server answered `timeout`: it keeps nothing of ours
+        except TimeoutError:
+            return False  # our own cut of a fractional timeout; the connection is closed
         self._granted(conn, token, lease)
         return True
 
     async def enqueue(self) -> bool:
         """Join the queue without waiting; True if granted at once. Then call `wait()`."""
         self._check_idle()
-        conn = await self._pool.checkout()
-        try:
-            status, token, lease = await wire.enqueue(
+
+        async def ask(conn: Connection) -> tuple[str, str | None, int | None]:
+            return await wire.enqueue(
                 conn.wire, self.key, self.lease_ttl_s, prefix=self._prefix, limit=self.limit
             )
-        except BaseException as exc:
-            self._pool.discard(conn)
-            raise self._translate(exc) from None
+
+        conn, (status, token, lease) = await self._exchange(ask)
         if status == "acquired" and token is not None and lease is not None:
             self._granted(conn, token, lease)
             return True
         self._conn, self._queued = conn, True
         return False
+
+    async def _exchange(self, ask: Callable[[Connection], Awaitable[T]]) -> tuple[Connection, T]:
+        """Run one request on a pooled connection; retry once if a reused one was stale.
+
+        The retry is safe: when a connection closes the server withdraws everything it
+        had queued or held, so the first attempt cannot leave a grant behind.
+        """
+        pool = self._client._pool_for(self.key)
+        for attempt in (1, 2):
+            conn = await pool.checkout()
+            try:
+                answer = await ask(conn)
+            except dflockd_client.DflockdTimeoutError:
+                conn.touch()
+                pool.checkin(conn)
+                raise
+            except dflockd_client.DflockdError as exc:
+                conn.touch()
+                pool.checkin(conn)  # a refusal; the connection itself is fine
+                raise translate_status_error(exc, key=self.name) from None
+            except BaseException as exc:
+                # Cancelled or cut short mid-request, the connection's state is unknown,
+                # and a grant may have raced in: closing it makes the server drop both.
+                pool.discard(conn)
+                stale = isinstance(exc, ConnectionError | EOFError) and conn.reused
+                if stale and attempt == 1:
+                    continue
+                if isinstance(exc, OSError | EOFError):
+                    raise unavailable(pool.server, exc) from None
+                raise
+            conn.touch()
+            return conn, answer  # the caller now owns the connection
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def wait(self, timeout_s: float | None = None) -> bool:
         """Second phase after `enqueue()`: wait for the grant; False on timeout."""
@@ -161,16 +189,21 @@ class AsyncLease:
             raise RuntimeError(f"wait() on {self.name!r} needs a prior enqueue()")
         conn, self._conn, self._queued = self._conn, None, False
         whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
+        pool = self._client._pool_for(self.key)
         try:
             async with asyncio.timeout(cut):
                 token, lease = await wire.wait(conn.wire, self.key, whole, prefix=self._prefix)
         except BaseException as exc:
             # After a two-phase timeout the connection may still be queued on the
             # key; closing it is the one way to be sure it is not granted later.
-            self._pool.discard(conn)
+            pool.discard(conn)
             if isinstance(exc, TimeoutError):
                 return False
-            raise self._translate(exc) from None
+            if isinstance(exc, dflockd_client.DflockdError):
+                raise translate_status_error(exc, key=self.name) from None
+            if isinstance(exc, OSError | EOFError):
+                raise unavailable(pool.server, exc) from None
+            raise
         self._granted(conn, token, lease)
         return True
 
@@ -218,7 +251,7 @@ class AsyncLease:
         log.error("dflock lease on %r lost (%s)", self.name, reason)
         if self._conn is not None:
             # Whatever the server still has for this connection must go too.
-            self._pool.discard(self._conn)
+            self._client._pool_for(self.key).discard(self._conn)
             self._conn = None
         for callback in list(self._lost_callbacks):
             self._run_callback(callback)
@@ -238,9 +271,13 @@ class AsyncLease:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-        conn, token = self._conn, self.token
+        conn, token, queued = self._conn, self.token, self._queued
         self._conn, self._queued = None, False
+        pool = self._client._pool_for(self.key)
         try:
+            if queued and conn is not None:
+                pool.discard(conn)  # closing the connection withdraws the waiter
+                return
             if self.lost:
                 raise LockLostError(
                     f"the lease on {self.name!r} was lost before release ({self._lost_reason})",
@@ -253,7 +290,7 @@ class AsyncLease:
             except dflockd_client.DflockdError:
                 # `error` to a release: the server no longer knows this grant, so
                 # the lease ran out while we believed we held it.
-                self._pool.discard(conn)
+                pool.discard(conn)
                 self.lost = True
                 raise LockLostError(
                     f"dflockd at {conn.server} no longer had the lease on {self.name!r} "
@@ -262,7 +299,7 @@ class AsyncLease:
                 ) from None
             except BaseException as exc:
                 # Closing the connection releases the grant on the server as well.
-                self._pool.discard(conn)
+                pool.discard(conn)
                 if not isinstance(exc, Exception):
                     raise
                 log.warning(
@@ -270,19 +307,10 @@ class AsyncLease:
                 )
                 return
             conn.touch()
-            self._pool.checkin(conn)
+            pool.checkin(conn)
         finally:
             self.token = None
             self.lease = 0
-
-    def _translate(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, DflockError | asyncio.CancelledError):
-            return exc
-        if isinstance(exc, dflockd_client.DflockdError):
-            return translate_status_error(exc, key=self.name)
-        if isinstance(exc, OSError | EOFError | TimeoutError):
-            return unavailable(self._pool.server, exc)
-        return exc
 
     # -- context manager ---------------------------------------------------------
 

@@ -66,6 +66,7 @@ class ServerPool:
                 except Exception:
                     self.discard(conn)
                     continue
+            conn.reused = True
             return conn
         return await self._open_new()
 

@@ -26,10 +26,9 @@ class SyncDflockClient:
     """Blocking twin of `AsyncDflockClient`, safe to share between threads."""
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        if settings is None:
-            settings = DflockSettings(**overrides)
-        elif overrides:
-            settings = settings.model_copy(update=overrides)
+        settings = (
+            DflockSettings(**overrides) if settings is None else settings.replace(**overrides)
+        )
         self.settings = settings
         self._guard = threading.Lock()
         self._pid = -1

@@ -1,0 +1,1 @@
+"""Benchmarks against named peers; `./dev bench` runs them and writes docs/benchmarks.md."""
