@@ -19,6 +19,7 @@ import dflockd_client
 from dflockd_client import _async as wire
 
 from dflock_integrations.client._connection import Connection, unavailable
+from dflock_integrations.client._pool import ServerPool
 from dflock_integrations.client._timing import (
     fence_of,
     renew_interval,
@@ -65,6 +66,7 @@ class AsyncLease:
         self.lost = False
         self._client = client
         self._server = client.server_for(key)
+        self._pool: ServerPool | None = None  # bound on first use, on the loop's thread
         self._conn: Connection | None = None
         self._queued = False
         self._renewer: asyncio.Task[None] | None = None
@@ -102,6 +104,13 @@ class AsyncLease:
         return f"<{type(self).__name__} {self.name!r}{limit} {state or 'released'}>"
 
     # -- acquiring ---------------------------------------------------------------
+
+    @property
+    def _connections(self) -> ServerPool:
+        """The pool this handle's connections come from and go back to."""
+        if self._pool is None:
+            self._pool = self._client._pool_for(self.key)
+        return self._pool
 
     @property
     def _prefix(self) -> str:
@@ -154,7 +163,7 @@ class AsyncLease:
         The retry is safe: when a connection closes the server withdraws everything it
         had queued or held, so the first attempt cannot leave a grant behind.
         """
-        pool = self._client._pool_for(self.key)
+        pool = self._connections
         for attempt in (1, 2):
             conn = await pool.checkout()
             try:
@@ -189,7 +198,7 @@ class AsyncLease:
             raise RuntimeError(f"wait() on {self.name!r} needs a prior enqueue()")
         conn, self._conn, self._queued = self._conn, None, False
         whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
-        pool = self._client._pool_for(self.key)
+        pool = self._connections
         try:
             async with asyncio.timeout(cut):
                 token, lease = await wire.wait(conn.wire, self.key, whole, prefix=self._prefix)
@@ -251,7 +260,7 @@ class AsyncLease:
         log.error("dflock lease on %r lost (%s)", self.name, reason)
         if self._conn is not None:
             # Whatever the server still has for this connection must go too.
-            self._client._pool_for(self.key).discard(self._conn)
+            self._connections.discard(self._conn)
             self._conn = None
         for callback in list(self._lost_callbacks):
             self._run_callback(callback)
@@ -273,7 +282,7 @@ class AsyncLease:
                 await renewer
         conn, token, queued = self._conn, self.token, self._queued
         self._conn, self._queued = None, False
-        pool = self._client._pool_for(self.key)
+        pool = self._connections
         try:
             if queued and conn is not None:
                 pool.discard(conn)  # closing the connection withdraws the waiter
