@@ -85,8 +85,13 @@ _STATUS_CLASSES: tuple[tuple[type[Exception], type[ServerError]], ...] = (
 )
 
 
-def translate_status_error(exc: _upstream.DflockdError, *, key: str) -> ServerError:
+def translate_status_error(exc: _upstream.DflockdError, *, key: str) -> DflockError:
     """Map a dflockd-client status error onto this package's tree, naming the key."""
+    if isinstance(exc, _upstream.AuthError):
+        return AuthenticationError(
+            "the server requires an auth token first; set DFLOCK_AUTH_TOKEN or "
+            "DFLOCK_AUTH_TOKEN_FILE"
+        )
     for upstream_cls, ours in _STATUS_CLASSES:
         if isinstance(exc, upstream_cls):
             return ours(f"{exc} (key {key!r})")

@@ -66,6 +66,7 @@ def test_sync_loss(dflock_server_factory):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_forked_child_gets_its_own_connections(dflock_client):
     with dflock_client.lock("parent"):
         pass

@@ -183,6 +183,8 @@ class AsyncLease:
                 stale = isinstance(exc, ConnectionError | EOFError) and conn.reused
                 if stale and attempt == 1:
                     continue
+                if isinstance(exc, TimeoutError):
+                    raise  # our own deadline, not the server's fault (TimeoutError is an OSError)
                 if isinstance(exc, OSError | EOFError):
                     raise unavailable(pool.server, exc) from None
                 raise

@@ -1,0 +1,134 @@
+"""Run a view while holding a lock or semaphore slot; shared by decorators, mixin, middleware.
+
+Refusals become the JSON answers of `dflock_integrations.http_answers` (423 locked,
+429 semaphore full, 503 server unreachable, each with Retry-After). A lease lost
+while the view ran is logged and the view's response goes out unchanged: the work
+is done by then, and failing the request would not undo it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
+
+from dflock_integrations.client import AsyncLease, SyncLease
+from dflock_integrations.django.clients import get_async_client, get_client
+from dflock_integrations.errors import DflockError, LockLostError
+from dflock_integrations.http_answers import HttpAnswer, answer_for
+
+log = logging.getLogger("dflock_integrations.django")
+
+Responder = Callable[[HttpRequest, HttpAnswer], HttpResponseBase]
+
+
+def json_response(request: HttpRequest, answer: HttpAnswer) -> HttpResponseBase:
+    """The default answer to a refused request: the JSON body, status and Retry-After."""
+    return JsonResponse(answer.body, status=answer.status, headers=answer.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """How to take one key: a lock (`limit` None) or one of `limit` semaphore slots."""
+
+    limit: int | None = None
+    acquire_timeout_s: float | None = None
+    lease_ttl_s: int | None = None
+    retry_after_s: float | None = None
+    respond: Responder = json_response
+
+    def __post_init__(self) -> None:
+        limit = self.limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
+        lease = self.lease_ttl_s
+        if lease is not None and (isinstance(lease, bool) or not isinstance(lease, int)):
+            raise ValueError(f"lease_ttl_s must be a whole number of seconds, got {lease!r}")
+        if lease is not None and lease < 1:
+            raise ValueError(f"lease_ttl_s must be >= 1, got {lease!r}")
+        if self.acquire_timeout_s is not None and not self.acquire_timeout_s >= 0:
+            raise ValueError(f"acquire_timeout_s must be >= 0, got {self.acquire_timeout_s!r}")
+
+    def run(
+        self,
+        request: HttpRequest,
+        key: str,
+        view: Callable[[], HttpResponseBase],
+        *,
+        respond: Responder | None = None,
+    ) -> HttpResponseBase:
+        """`view()` while holding `key`, or the refusal's answer."""
+        client = get_client()
+        handle = (
+            client.lock(key, acquire_timeout_s=self.acquire_timeout_s, lease_ttl_s=self.lease_ttl_s)
+            if self.limit is None
+            else client.semaphore(
+                key,
+                limit=self.limit,
+                acquire_timeout_s=self.acquire_timeout_s,
+                lease_ttl_s=self.lease_ttl_s,
+            )
+        )
+        try:
+            handle.__enter__()
+        except DflockError as exc:
+            answer = answer_for(exc, retry_after_s=self.retry_after_s)
+            if answer is None:
+                raise  # not a refusal (e.g. a server-side cap): a real error
+            return (respond or self.respond)(request, answer)
+        try:
+            return view()
+        finally:
+            try:
+                handle.release()
+            except LockLostError:
+                _log_lost(request, handle)
+
+    async def arun(
+        self,
+        request: HttpRequest,
+        key: str,
+        view: Callable[[], Awaitable[HttpResponseBase]],
+        *,
+        respond: Responder | None = None,
+    ) -> HttpResponseBase:
+        """`await view()` while holding `key`, or the refusal's answer."""
+        client = get_async_client()
+        handle = (
+            client.lock(key, acquire_timeout_s=self.acquire_timeout_s, lease_ttl_s=self.lease_ttl_s)
+            if self.limit is None
+            else client.semaphore(
+                key,
+                limit=self.limit,
+                acquire_timeout_s=self.acquire_timeout_s,
+                lease_ttl_s=self.lease_ttl_s,
+            )
+        )
+        try:
+            await handle.__aenter__()
+        except DflockError as exc:
+            answer = answer_for(exc, retry_after_s=self.retry_after_s)
+            if answer is None:
+                raise  # not a refusal (e.g. a server-side cap): a real error
+            return (respond or self.respond)(request, answer)
+        try:
+            return await view()
+        finally:
+            try:
+                await handle.release()
+            except LockLostError:
+                _log_lost(request, handle)
+
+
+def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease) -> None:
+    log.error(
+        "dflock lease on %r was lost while %s %s ran; the response was sent unchanged",
+        handle.name,
+        request.method,
+        request.path,
+    )

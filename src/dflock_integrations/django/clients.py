@@ -1,0 +1,145 @@
+"""The per-process clients that Django code shares, built from the current `DFLOCK`.
+
+- `get_client()`: one `SyncDflockClient` per process, for views, commands, signal
+  handlers and services. It is thread-safe and fork-safe.
+- `get_async_client()`: one `AsyncDflockClient` per running event loop. Under ASGI
+  that is one per process; under WSGI each async view runs on a loop of its own,
+  and its client is closed when that loop shuts down.
+
+Both are replaced by fresh ones when `settings.DFLOCK` changes (override_settings in
+tests); the replaced sync client is closed at once, so change settings only between
+requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.signals import setting_changed
+
+from dflock_integrations.client import AsyncDflockClient, SyncDflockClient
+from dflock_integrations.django import conf
+
+_lock = threading.Lock()
+_sync_client: SyncDflockClient | None = None
+
+
+@dataclass(eq=False)
+class _LoopClient:
+    client: AsyncDflockClient
+    closer: AsyncGenerator[None]
+
+
+_loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+_pending: set[asyncio.Task[Any]] = set()
+
+
+def get_client() -> SyncDflockClient:
+    """The process's `SyncDflockClient` for the current settings."""
+    global _sync_client
+    current = conf.get_settings()
+    client = _sync_client
+    if client is not None and client.settings is current:
+        return client
+    with _lock:
+        old = _sync_client
+        if old is None or old.settings is not current:
+            _sync_client = SyncDflockClient(current)
+            if old is not None:
+                old.close()
+        return _sync_client
+
+
+def get_async_client() -> AsyncDflockClient:
+    """The running event loop's `AsyncDflockClient` for the current settings.
+
+    Call it from a coroutine: connections belong to the loop that opened them.
+    """
+    loop = asyncio.get_running_loop()
+    current = conf.get_settings()
+    entry = _loop_clients.get(loop)
+    if entry is not None and entry.client.settings is current:
+        return entry.client
+    with _lock:
+        old = _loop_clients.get(loop)
+        if old is not None and old.client.settings is current:
+            return old.client
+        client = AsyncDflockClient(current)
+        _loop_clients[loop] = _LoopClient(client, _close_at_loop_shutdown(loop, client))
+        for closed in [other for other in _loop_clients if other.is_closed()]:
+            del _loop_clients[closed]
+    if old is not None:
+        _close_on_loop(loop, old.closer)
+    return client
+
+
+async def _closer(
+    loop: asyncio.AbstractEventLoop, client: AsyncDflockClient
+) -> AsyncGenerator[None]:
+    try:
+        yield
+    finally:
+        with _lock:
+            entry = _loop_clients.get(loop)
+            if entry is not None and entry.client is client:
+                del _loop_clients[loop]
+        await client.aclose()
+
+
+def _close_at_loop_shutdown(
+    loop: asyncio.AbstractEventLoop, client: AsyncDflockClient
+) -> AsyncGenerator[None]:
+    """An async generator, started on `loop`, whose `finally` closes `client`.
+
+    asyncio has no "loop is closing" callback, but `asyncio.run`, `asyncio.Runner`
+    and uvicorn all call `loop.shutdown_asyncgens()` before closing a loop, which
+    finalises every async generator started on it; this one closes the client's
+    connections while the loop can still do so.
+    """
+    closer = _closer(loop, client)
+    step = closer.__anext__()  # registers the generator with the running loop
+    try:
+        step.send(None)  # runs it to its `yield` without suspending the caller
+    except StopIteration:
+        pass
+    return closer
+
+
+def _close_on_loop(loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None]) -> None:
+    """Finalise `closer` (and so close its client); call on `loop`'s own thread."""
+    task = loop.create_task(closer.aclose())
+    _pending.add(task)  # the loop keeps only a weak reference to a task
+    task.add_done_callback(_pending.discard)
+
+
+def close_clients() -> None:
+    """Close the sync client and forget every loop's async client.
+
+    Async clients on loops still running are closed on their own loops.
+    """
+    global _sync_client
+    with _lock:
+        client, _sync_client = _sync_client, None
+        entries = list(_loop_clients.items())
+        _loop_clients.clear()
+    if client is not None:
+        client.close()
+    for loop, entry in entries:
+        if not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_close_on_loop, loop, entry.closer)
+            except RuntimeError:  # the loop closed in the meantime
+                continue
+
+
+def _on_setting_changed(*, setting: str, **_: Any) -> None:
+    if setting == conf.SETTING:
+        conf.clear_cache()
+        close_clients()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="dflock_integrations.setting_changed")

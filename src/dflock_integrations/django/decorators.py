@@ -1,0 +1,114 @@
+"""View decorators: `@dflock_lock("invoice:{pk}")` and `@dflock_semaphore("reports", limit=3)`.
+
+They wrap sync and async function views alike. The key template is checked when
+the module is imported; its fields are filled from the URL's keyword arguments,
+each value encoded so any URL gives a valid, distinct key.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from dflock_integrations.django._guard import Guard, Responder, json_response
+from dflock_integrations.keys import KeyTemplate
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+# The attribute a decorated view carries, read by the URL system check (dflock.E004).
+GUARD_ATTRIBUTE = "dflock_guard"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedView:
+    template: KeyTemplate
+    guard: Guard
+
+
+def dflock_lock(
+    key: str,
+    *,
+    acquire_timeout_s: float | None = None,
+    lease_ttl_s: int | None = None,
+    retry_after_s: float | None = None,
+    respond: Responder = json_response,
+) -> Callable[[V], V]:
+    """Run the view while holding the lock `key`; answer 423 if it is not granted in time.
+
+    `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Timeouts
+    default to `DFLOCK["ACQUIRE_TIMEOUT_S"]` and `DFLOCK["LEASE_TTL_S"]`.
+    """
+    return _decorator(
+        KeyTemplate(key),
+        Guard(
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+            retry_after_s=retry_after_s,
+            respond=respond,
+        ),
+    )
+
+
+def dflock_semaphore(
+    key: str,
+    *,
+    limit: int,
+    acquire_timeout_s: float | None = None,
+    lease_ttl_s: int | None = None,
+    retry_after_s: float | None = None,
+    respond: Responder = json_response,
+) -> Callable[[V], V]:
+    """Run the view in one of `limit` slots of `key`; answer 429 if none frees up in time.
+
+    Every user of a key must agree on `limit`.
+    """
+    return _decorator(
+        KeyTemplate(key),
+        Guard(
+            limit=limit,
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+            retry_after_s=retry_after_s,
+            respond=respond,
+        ),
+    )
+
+
+def _decorator(template: KeyTemplate, guard: Guard) -> Callable[[V], V]:
+    def decorate(view: V) -> V:
+        wrapper: Callable[..., Any]
+        if iscoroutinefunction(view):
+            async_view = cast(Callable[..., Awaitable[HttpResponseBase]], view)
+
+            async def async_wrapper(
+                request: HttpRequest, *args: Any, **kwargs: Any
+            ) -> HttpResponseBase:
+                return await guard.arun(
+                    request,
+                    template.render(kwargs),
+                    functools.partial(async_view, request, *args, **kwargs),
+                )
+
+            wrapper = async_wrapper
+        else:
+            sync_view = cast(Callable[..., HttpResponseBase], view)
+
+            def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                return guard.run(
+                    request,
+                    template.render(kwargs),
+                    functools.partial(sync_view, request, *args, **kwargs),
+                )
+
+            wrapper = sync_wrapper
+        functools.update_wrapper(wrapper, view)
+        setattr(wrapper, GUARD_ATTRIBUTE, GuardedView(template, guard))
+        return cast(V, wrapper)
+
+    return decorate

@@ -1,0 +1,88 @@
+"""`DflockLockMixin` for class-based views, sync and async.
+
+    class InvoiceUpdate(DflockLockMixin, UpdateView):
+        model = Invoice
+        dflock_key = "invoice:{pk}"
+        dflock_methods = ["POST"]
+
+Put it before the view class so it wraps the whole of `dispatch()`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from dflock_integrations.django._guard import Guard, json_response
+from dflock_integrations.http_answers import HttpAnswer
+from dflock_integrations.keys import KeyTemplate
+
+if TYPE_CHECKING:
+    from django.views import View
+
+    _Base = View
+else:
+    _Base = object
+
+
+class DflockLockMixin(_Base):
+    """Hold `dflock_key` (a lock, or with `dflock_limit` a semaphore slot) around dispatch.
+
+    `dflock_key` is a key template filled from the URL's keyword arguments
+    (`self.kwargs`); it is checked when the class is defined. Override
+    `get_dflock_key()` to build the key another way, or return None to skip, and
+    `dflock_response()` to answer refusals another way.
+    """
+
+    dflock_key: ClassVar[str | None] = None
+    dflock_limit: ClassVar[int | None] = None  # None: a lock; N: one of N semaphore slots
+    dflock_methods: ClassVar[Collection[str] | None] = None  # None: every method
+    dflock_acquire_timeout_s: ClassVar[float | None] = None
+    dflock_lease_ttl_s: ClassVar[int | None] = None
+    dflock_retry_after_s: ClassVar[float | None] = None
+
+    _dflock_template: ClassVar[KeyTemplate | None] = None
+    _dflock_guard: ClassVar[Guard] = Guard()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Checked at import time, so a bad key or limit never reaches a request.
+        cls._dflock_template = None if cls.dflock_key is None else KeyTemplate(cls.dflock_key)
+        cls._dflock_guard = Guard(
+            limit=cls.dflock_limit,
+            acquire_timeout_s=cls.dflock_acquire_timeout_s,
+            lease_ttl_s=cls.dflock_lease_ttl_s,
+            retry_after_s=cls.dflock_retry_after_s,
+        )
+        if cls.dflock_methods is not None:
+            if isinstance(cls.dflock_methods, str):
+                raise TypeError(f"{cls.__name__}.dflock_methods must be a list, such as ['POST']")
+            cls.dflock_methods = frozenset(m.upper() for m in cls.dflock_methods)
+
+    def get_dflock_key(self) -> str | None:
+        """The key this request takes, or None to run without one."""
+        template = self._dflock_template
+        if template is None:
+            return None
+        methods = self.dflock_methods
+        if methods is not None and (self.request.method or "").upper() not in methods:
+            return None
+        return template.render(self.kwargs)
+
+    def dflock_response(self, request: HttpRequest, answer: HttpAnswer) -> HttpResponseBase:
+        """The answer when the key is refused (423, 429 or 503); JSON by default."""
+        return json_response(request, answer)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        key = self.get_dflock_key()
+        parent = functools.partial(super().dispatch, request, *args, **kwargs)
+        if key is None:
+            return parent()
+        if self.view_is_async:
+            view = cast(Callable[[], Awaitable[HttpResponseBase]], parent)
+            return self._dflock_guard.arun(request, key, view, respond=self.dflock_response)
+        return self._dflock_guard.run(request, key, parent, respond=self.dflock_response)
