@@ -50,7 +50,10 @@ def test_stats_unreachable_server_exits_nonzero(env):
 def test_emit_and_listen(dflock_client, env):
     listener = subprocess.Popen(
         [*DFLOCK, "listen", "cli.>", "--count", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert "listening" in listener.stderr.readline()
@@ -91,9 +94,19 @@ def test_run_timeout_exit_code(dflock_client, env):
 def test_run_interrupted_releases(dflock_client, env):
     key = dflock_client.settings.key_prefix + "cli-int"
     runner = subprocess.Popen(
-        [*DFLOCK, "run", "cli-int", "--", sys.executable, "-c",
-         "import time; print('started', flush=True); time.sleep(60)"],
-        env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            *DFLOCK,
+            "run",
+            "cli-int",
+            "--",
+            sys.executable,
+            "-c",
+            "import time; print('started', flush=True); time.sleep(60)",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert runner.stdout.readline().strip() == "started"

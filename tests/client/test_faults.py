@@ -5,7 +5,6 @@ import socket
 import time
 
 import pytest
-from helpers import eventually
 
 from dflock_integrations import (
     AsyncDflockClient,
@@ -15,6 +14,8 @@ from dflock_integrations import (
 )
 from dflock_integrations.pytest_plugin import settings_for
 from dflock_integrations.server import run_in_thread
+
+from helpers import eventually
 
 
 def _closed_port() -> int:
@@ -48,11 +49,13 @@ async def test_idle_pooled_connection_older_than_read_timeout(dflock_server_fact
 async def test_long_lease_outlives_idle_limit(dflock_server_factory):
     """lease_ttl_s far above the server's idle limit: renewals keep the connection alive."""
     server = dflock_server_factory(read_timeout_s=0.4)
-    async with AsyncDflockClient(settings_for(server), lease_ttl_s=60) as client:
-        async with client.lock("long") as lock:
-            await asyncio.sleep(1.2)  # three idle limits
-            assert not lock.lost
-            assert (await client.stats()).find(lock.key) is not None
+    async with (
+        AsyncDflockClient(settings_for(server), lease_ttl_s=60) as client,
+        client.lock("long") as lock,
+    ):
+        await asyncio.sleep(1.2)  # the scenario: three idle limits while holding
+        assert not lock.lost
+        assert (await client.stats()).find(lock.key) is not None
 
 
 async def test_restart_while_held_is_detected(dflock_server_factory):
@@ -79,17 +82,18 @@ async def test_restart_while_held_is_detected(dflock_server_factory):
 async def test_loss_raises_when_leaving_with_block(dflock_server_factory):
     server = dflock_server_factory()
     async with AsyncDflockClient(settings_for(server, lease_ttl_s=1)) as client:
+        lock = client.lock("w")
+        await lock.__aenter__()
+        server.stop()
+        await eventually(lambda: lock.lost, what="loss detected")
         with pytest.raises(LockLostError):
-            async with client.lock("w") as lock:
-                server.stop()
-                await eventually(lambda: lock.lost, what="loss detected")
+            await lock.__aexit__(None, None, None)
 
 
 async def test_auth(dflock_server_factory):
     server = dflock_server_factory(auth_token="s3cret-token")
-    async with AsyncDflockClient(settings_for(server)) as client:
-        async with client.lock("a") as lock:
-            assert lock.held
+    async with AsyncDflockClient(settings_for(server)) as client, client.lock("a") as lock:
+        assert lock.held
     bad = AsyncDflockClient(settings_for(server, auth_token="wrong-guess"))
     with pytest.raises(AuthenticationError) as info:
         await bad.lock("a").acquire()
@@ -109,7 +113,7 @@ async def test_tls(dflock_server_factory, dflock_tls_files):
             assert lock.held
         assert (await client.stats()).find(lock.key) is None
     untrusted = AsyncDflockClient(settings_for(server, tls=True))
-    with pytest.raises(ServerUnavailable, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+    with pytest.raises(ServerUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
         await untrusted.lock("secure").acquire()
 
 

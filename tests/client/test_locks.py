@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-from helpers import eventually
 
 from dflock_integrations import (
     AsyncDflockClient,
@@ -11,6 +10,8 @@ from dflock_integrations import (
     LimitMismatchError,
     LockTimeout,
 )
+
+from helpers import eventually
 
 
 async def test_lock_round_trip_shows_in_stats(client):
@@ -48,13 +49,11 @@ async def test_timeout_raises_lock_timeout(client):
     async with client.lock("busy"):
         other = client.lock("busy", acquire_timeout_s=0)
         assert await other.acquire() is False
-        with pytest.raises(LockTimeout, match="'busy' not granted within 0.2 s") as info:
+        with pytest.raises(LockTimeout, match=r"'busy' not granted within 0\.2 s") as info:
             async with client.lock("busy", acquire_timeout_s=0.2):
                 pass
         assert isinstance(info.value, TimeoutError)
-    await eventually(
-        lambda: _no_state(client, "busy"), what="no waiter left behind after timeouts"
-    )
+    await eventually(lambda: _no_state(client, "busy"), what="no waiter left behind after timeouts")
 
 
 async def _no_state(client, name):

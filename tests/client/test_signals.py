@@ -4,11 +4,12 @@ import asyncio
 import contextlib
 
 import pytest
-from helpers import eventually
 
 from dflock_integrations import AsyncDflockClient, InvalidKeyError, SignalsUnsupported
 from dflock_integrations.pytest_plugin import settings_for
 from dflock_integrations.server import run_in_thread
+
+from helpers import eventually
 
 
 async def test_emit_and_listen_with_wildcards(client):

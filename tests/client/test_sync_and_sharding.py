@@ -5,10 +5,11 @@ import threading
 
 import dflockd_client
 import pytest
-from helpers import eventually_sync
 
 from dflock_integrations import LockLostError, LockTimeout, SyncDflockClient
 from dflock_integrations.pytest_plugin import settings_for
+
+from helpers import eventually_sync
 
 
 def test_sync_lock_and_semaphore(dflock_client):
@@ -58,11 +59,12 @@ def test_sync_loss(dflock_server_factory):
     server = dflock_server_factory()
     with SyncDflockClient(settings_for(server, lease_ttl_s=1)) as client:
         lost = threading.Event()
-        with pytest.raises(LockLostError):  # noqa: PT012 - the loss happens inside the block
-            with client.lock("gone") as lock:
-                lock.on_lost(lambda _h: lost.set())
-                server.stop()
-                assert lost.wait(timeout=5)
+        lock = client.lock("gone").__enter__()
+        lock.on_lost(lambda _h: lost.set())
+        server.stop()
+        assert lost.wait(timeout=5)
+        with pytest.raises(LockLostError):
+            lock.__exit__(None, None, None)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

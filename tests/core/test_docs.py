@@ -23,12 +23,32 @@ def test_public_names_are_pinned():
     import dflock_integrations
 
     assert sorted(dflock_integrations.__all__) == [
-        "AsyncDflockClient", "AsyncLease", "AsyncLock", "AsyncSemaphore", "AsyncSubscription",
-        "AuthenticationError", "ConfigurationError", "DflockError", "DflockSettings",
-        "InvalidKeyError", "KeyTemplate", "LimitMismatchError", "LockLostError", "LockTimeout",
-        "MaxLocksError", "MaxWaitersError", "ProtocolError", "ServerAddress", "ServerError",
-        "ServerUnavailable", "Signal", "SignalsUnsupported", "Stats", "SyncDflockClient",
-        "SyncLease", "SyncSubscription",
+        "AsyncDflockClient",
+        "AsyncLease",
+        "AsyncLock",
+        "AsyncSemaphore",
+        "AsyncSubscription",
+        "AuthenticationError",
+        "ConfigurationError",
+        "DflockError",
+        "DflockSettings",
+        "InvalidKeyError",
+        "KeyTemplate",
+        "LimitMismatchError",
+        "LockLostError",
+        "LockTimeout",
+        "MaxLocksError",
+        "MaxWaitersError",
+        "ProtocolError",
+        "ServerAddress",
+        "ServerError",
+        "ServerUnavailable",
+        "Signal",
+        "SignalsUnsupported",
+        "Stats",
+        "SyncDflockClient",
+        "SyncLease",
+        "SyncSubscription",
     ]
     for name in dflock_integrations.__all__:
         assert hasattr(dflock_integrations, name)
