@@ -1,0 +1,238 @@
+"""Locks and semaphores: one FIFO key space, leases, fencing tokens, expiry and GC.
+
+A lock is a semaphore of limit 1; a key remembers its limit while it has state, so
+a request with another limit is refused (`error_limit_mismatch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Refusal(Exception):
+    """A request the server answers with a status word instead of a grant."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Owner:
+    """What a connection holds and has queued, so closing it can give everything back."""
+
+    __slots__ = ("enqueued", "holds", "id")
+
+    def __init__(self, owner_id: int) -> None:
+        self.id = owner_id
+        self.holds: dict[str, set[str]] = {}
+        self.enqueued: dict[str, Waiter] = {}
+
+
+@dataclass(eq=False, slots=True)
+class Waiter:
+    owner: Owner
+    ttl: int
+    future: asyncio.Future[tuple[str, int]] | None = None  # set while a request blocks
+    grant: tuple[str, int] | None = None  # (token, ttl) once granted
+    gone: bool = False  # withdrawn; skipped when its turn comes
+
+
+@dataclass(eq=False, slots=True)
+class Holder:
+    owner: Owner
+    ttl: int
+    expires: float
+
+
+@dataclass(eq=False, slots=True)
+class KeyState:
+    key: str
+    limit: int
+    holders: dict[str, Holder] = field(default_factory=dict)
+    waiters: deque[Waiter] = field(default_factory=deque)
+    waiting: int = 0  # live waiters; withdrawn ones stay in the deque until reached
+    idle_since: float = 0.0
+
+    @property
+    def idle(self) -> bool:
+        return not self.holders and self.waiting == 0
+
+
+class FenceCounter:
+    """Tokens whose first 16 hex digits strictly increase with every grant.
+
+    Starting from the clock in microseconds keeps them increasing across restarts
+    on a clock that does not go back.
+    """
+
+    def __init__(self) -> None:
+        self._last = time.time_ns() // 1000
+
+    def token(self) -> str:
+        self._last += 1
+        return f"{self._last:016x}{secrets.token_hex(8)}"
+
+
+class Keyspace:
+    def __init__(self, *, max_locks: int, max_waiters: int) -> None:
+        self.keys: dict[str, KeyState] = {}
+        self._max_locks = max_locks
+        self._max_waiters = max_waiters
+        self._fences = FenceCounter()
+        self._expiry: list[tuple[float, str, str]] = []
+
+    def state(self, key: str, limit: int) -> KeyState:
+        ks = self.keys.get(key)
+        if ks is None:
+            if self._max_locks and len(self.keys) >= self._max_locks:
+                raise Refusal("error_max_locks")
+            ks = self.keys[key] = KeyState(key, limit, idle_since=time.monotonic())
+        elif ks.limit != limit:
+            raise Refusal("error_limit_mismatch")
+        return ks
+
+    def try_grant(self, ks: KeyState, owner: Owner, ttl: int) -> tuple[str, int] | None:
+        """A grant at once if a slot is free and nobody is ahead in the queue."""
+        if len(ks.holders) < ks.limit and ks.waiting == 0:
+            return self._grant(ks, owner, ttl)
+        return None
+
+    def queue(self, ks: KeyState, waiter: Waiter) -> None:
+        if self._max_waiters and ks.waiting >= self._max_waiters:
+            raise Refusal("error_max_waiters")
+        ks.waiters.append(waiter)
+        ks.waiting += 1
+
+    def withdraw(self, ks: KeyState, waiter: Waiter) -> None:
+        if not waiter.gone and waiter.grant is None:
+            waiter.gone = True
+            ks.waiting -= 1
+            self._touch(ks)
+
+    def release(self, ks: KeyState, token: str) -> bool:
+        holder = ks.holders.pop(token, None)
+        if holder is None:
+            return False
+        tokens = holder.owner.holds.get(ks.key)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del holder.owner.holds[ks.key]
+        enqueued = holder.owner.enqueued.get(ks.key)
+        if enqueued is not None and enqueued.grant is not None and enqueued.grant[0] == token:
+            del holder.owner.enqueued[ks.key]
+        self._touch(ks)
+        self._pump(ks)
+        return True
+
+    def renew(self, ks: KeyState, token: str, ttl: int | None) -> int | None:
+        """New seconds remaining, or None if the lease is unknown or already expired."""
+        holder = ks.holders.get(token)
+        now = time.monotonic()
+        if holder is None or holder.expires <= now:
+            return None
+        if ttl is not None:
+            holder.ttl = ttl
+        self.reset_lease(ks.key, token, holder, now)
+        return holder.ttl
+
+    def reset_lease(self, key: str, token: str, holder: Holder, now: float) -> None:
+        holder.expires = now + holder.ttl
+        heapq.heappush(self._expiry, (holder.expires, key, token))
+
+    def expire_due(self) -> None:
+        """Hand expired leases to the next waiters."""
+        now = time.monotonic()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, key, token = heapq.heappop(self._expiry)
+            ks = self.keys.get(key)
+            holder = ks.holders.get(token) if ks else None
+            if ks is not None and holder is not None and holder.expires <= now:
+                self.release(ks, token)
+
+    def collect_idle(self, max_idle_s: float) -> None:
+        now = time.monotonic()
+        stale = [k for k, ks in self.keys.items() if ks.idle and now - ks.idle_since >= max_idle_s]
+        for key in stale:
+            del self.keys[key]
+
+    def drop_owner(self, owner: Owner) -> None:
+        """A connection closed: release what it held, withdraw what it queued."""
+        for key, waiter in list(owner.enqueued.items()):
+            ks = self.keys.get(key)
+            if ks is not None:
+                self.withdraw(ks, waiter)
+        owner.enqueued.clear()
+        for key, tokens in list(owner.holds.items()):
+            ks = self.keys.get(key)
+            if ks is not None:
+                for token in list(tokens):
+                    self.release(ks, token)
+        owner.holds.clear()
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        now = time.monotonic()
+        locks: list[dict[str, Any]] = []
+        semaphores: list[dict[str, Any]] = []
+        idle_locks: list[dict[str, Any]] = []
+        idle_semaphores: list[dict[str, Any]] = []
+        for ks in self.keys.values():
+            if ks.idle:
+                entry = {"key": ks.key, "idle_s": round(now - ks.idle_since, 1)}
+                (idle_locks if ks.limit == 1 else idle_semaphores).append(entry)
+            elif ks.limit == 1:
+                holder = next(iter(ks.holders.values()), None)
+                locks.append(
+                    {
+                        "key": ks.key,
+                        "owner_conn_id": holder.owner.id if holder else 0,
+                        "lease_expires_in_s": round(max(0.0, holder.expires - now), 1)
+                        if holder
+                        else 0,
+                        "waiters": ks.waiting,
+                    }
+                )
+            else:
+                semaphores.append(
+                    {
+                        "key": ks.key,
+                        "limit": ks.limit,
+                        "holders": len(ks.holders),
+                        "waiters": ks.waiting,
+                    }
+                )
+        return {
+            "locks": locks,
+            "semaphores": semaphores,
+            "idle_locks": idle_locks,
+            "idle_semaphores": idle_semaphores,
+        }
+
+    def _grant(self, ks: KeyState, owner: Owner, ttl: int) -> tuple[str, int]:
+        token = self._fences.token()
+        holder = Holder(owner, ttl, 0.0)
+        ks.holders[token] = holder
+        owner.holds.setdefault(ks.key, set()).add(token)
+        self.reset_lease(ks.key, token, holder, time.monotonic())
+        return token, ttl
+
+    def _pump(self, ks: KeyState) -> None:
+        while len(ks.holders) < ks.limit and ks.waiters:
+            waiter = ks.waiters.popleft()
+            if waiter.gone:
+                continue
+            ks.waiting -= 1
+            # Recorded on the waiter too, so a close or timeout racing this grant sees it.
+            waiter.grant = self._grant(ks, waiter.owner, waiter.ttl)
+            if waiter.future is not None and not waiter.future.done():
+                waiter.future.set_result(waiter.grant)
+
+    def _touch(self, ks: KeyState) -> None:
+        if ks.idle:
+            ks.idle_since = time.monotonic()

@@ -1,0 +1,149 @@
+"""`dflock serve`: the embedded server, with dflockd's flag names and DFLOCKD_* variables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dflock_integrations.server._listener import DflockServer
+from dflock_integrations.server._options import ServerConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(flag: str, env: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(flag, envvar=f"DFLOCKD_{env}", show_envvar=True, **kwargs)
+
+
+@click.command()
+@_option("--host", "HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
+@_option("--port", "PORT", type=click.IntRange(0, 65535), default=6388, show_default=True)
+@_option("--auth-token", "AUTH_TOKEN", help="Clients must send this token first.")
+@_option(
+    "--auth-token-file",
+    "AUTH_TOKEN_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@_option("--tls-cert", "TLS_CERT", type=click.Path(exists=True, dir_okay=False))
+@_option("--tls-key", "TLS_KEY", type=click.Path(exists=True, dir_okay=False))
+@_option(
+    "--default-lease-ttl",
+    "DEFAULT_LEASE_TTL_S",
+    type=click.IntRange(min=1),
+    default=33,
+    show_default=True,
+    help="Seconds.",
+)
+@_option(
+    "--lease-sweep-interval",
+    "LEASE_SWEEP_INTERVAL_S",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+)
+@_option(
+    "--gc-interval",
+    "GC_LOOP_SLEEP",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+)
+@_option(
+    "--gc-max-idle",
+    "GC_MAX_UNUSED_TIME",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+)
+@_option(
+    "--max-locks",
+    "MAX_LOCKS",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Distinct keys; 0 for no limit.",
+)
+@_option(
+    "--max-waiters",
+    "MAX_WAITERS",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Per key; 0 for no limit.",
+)
+@_option(
+    "--max-connections",
+    "MAX_CONNECTIONS",
+    type=click.IntRange(min=0),
+    default=0,
+    help="0 for no limit.",
+)
+@_option(
+    "--max-subscriptions",
+    "MAX_SUBSCRIPTIONS",
+    type=click.IntRange(min=0),
+    default=1024,
+    show_default=True,
+    help="Listen patterns per connection.",
+)
+@_option(
+    "--read-timeout",
+    "READ_TIMEOUT_S",
+    type=click.FloatRange(min=0, min_open=True),
+    default=23.0,
+    show_default=True,
+    help="Idle seconds before a connection is closed.",
+)
+@_option(
+    "--write-timeout",
+    "WRITE_TIMEOUT_S",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+)
+@_option(
+    "--shutdown-timeout",
+    "SHUTDOWN_TIMEOUT_S",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+)
+def serve(**options: Any) -> None:
+    """Run a dflockd-compatible server (development and tests; production runs dflockd)."""
+    names = {
+        "default_lease_ttl": "default_lease_ttl_s",
+        "lease_sweep_interval": "lease_sweep_interval_s",
+        "gc_interval": "gc_interval_s",
+        "gc_max_idle": "gc_max_idle_s",
+        "read_timeout": "read_timeout_s",
+        "write_timeout": "write_timeout_s",
+        "shutdown_timeout": "shutdown_timeout_s",
+    }
+    try:
+        config = ServerConfig(**{names.get(k, k): v for k, v in options.items()})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(_serve(config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+
+
+async def _serve(config: ServerConfig) -> None:
+    server = DflockServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logging.getLogger("dflock_integrations.server").info("shutting down")
+    await server.close()
