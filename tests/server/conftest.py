@@ -1,39 +1,6 @@
-import socket
-
 import pytest
 
-
-class Wire:
-    """A raw protocol connection: three lines out, one line back."""
-
-    def __init__(self, address: str, *, timeout: float = 5.0, sock: socket.socket | None = None):
-        host, port = address.rsplit(":", 1)
-        self.sock = sock or socket.create_connection((host, int(port)), timeout=timeout)
-        self.sock.settimeout(timeout)
-        self.file = self.sock.makefile("rb")
-
-    def send(self, cmd: str, key: str = "_", arg: str = "") -> None:
-        self.sock.sendall(f"{cmd}\n{key}\n{arg}\n".encode())
-
-    def line(self) -> str:
-        raw = self.file.readline()
-        if not raw:
-            raise ConnectionError("closed")
-        return raw.decode().rstrip("\n")
-
-    def ask(self, cmd: str, key: str = "_", arg: str = "") -> str:
-        self.send(cmd, key, arg)
-        return self.line()
-
-    def closed_by_server(self) -> bool:
-        try:
-            return self.file.readline() == b""
-        except OSError:
-            return True
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
+from helpers import Wire
 
 
 @pytest.fixture

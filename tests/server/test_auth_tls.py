@@ -2,7 +2,7 @@
 
 import ssl
 
-from conftest import Wire
+from helpers import Wire
 
 
 def test_auth_required_first(dflock_server_factory, wire):

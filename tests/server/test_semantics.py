@@ -3,7 +3,7 @@
 import json
 import time
 
-from conftest import Wire
+from helpers import Wire
 
 
 def stats_of(w: Wire) -> dict:
@@ -108,3 +108,17 @@ def test_gc_forgets_idle_keys(dflock_server_factory, wire):
         lambda: not any(e["key"] == "gc-me" for e in stats_of(w)["idle_locks"]),
         what="idle key collected",
     )
+
+
+def test_release_racing_a_waiters_close_never_grants_to_the_dead(wire, key):
+    """Close a blocked waiter and release in the same instant: the lock must end up free."""
+    holder, observer = wire(), wire()
+    for _ in range(20):
+        token = holder.ask("l", key, "0").split()[1]
+        quitter = wire()
+        quitter.send("l", key, "30")
+        wait_for(lambda: _waiting(observer, key) == 1, what="quitter queued")
+        quitter.close()
+        holder.send("r", key, token)
+        assert holder.line() == "ok"
+        wait_for(lambda: _waiting(observer, key) == -1, what="lock free, no dead holder")

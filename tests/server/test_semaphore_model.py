@@ -7,8 +7,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import Wire
 from dflock_integrations.server import run_in_thread
+
+from helpers import Wire
 
 LIMIT = 2
 CLIENTS = 5

@@ -26,12 +26,15 @@ class Refusal(Exception):
 class Owner:
     """What a connection holds and has queued, so closing it can give everything back."""
 
-    __slots__ = ("enqueued", "holds", "id")
+    __slots__ = ("enqueued", "holds", "id", "queued")
 
     def __init__(self, owner_id: int) -> None:
         self.id = owner_id
         self.holds: dict[str, set[str]] = {}
-        self.enqueued: dict[str, Waiter] = {}
+        self.enqueued: dict[str, Waiter] = {}  # two-phase state, by key
+        # Every waiter still in a queue, blocking or two-phase: a close must withdraw
+        # them at once, before a release elsewhere can grant to a dead connection.
+        self.queued: dict[Waiter, KeyState] = {}
 
 
 @dataclass(eq=False, slots=True)
@@ -108,11 +111,13 @@ class Keyspace:
             raise Refusal("error_max_waiters")
         ks.waiters.append(waiter)
         ks.waiting += 1
+        waiter.owner.queued[waiter] = ks
 
     def withdraw(self, ks: KeyState, waiter: Waiter) -> None:
         if not waiter.gone and waiter.grant is None:
             waiter.gone = True
             ks.waiting -= 1
+            waiter.owner.queued.pop(waiter, None)
             self._touch(ks)
 
     def release(self, ks: KeyState, token: str) -> bool:
@@ -164,16 +169,14 @@ class Keyspace:
 
     def drop_owner(self, owner: Owner) -> None:
         """A connection closed: release what it held, withdraw what it queued."""
-        for key, waiter in list(owner.enqueued.items()):
-            ks = self.keys.get(key)
-            if ks is not None:
-                self.withdraw(ks, waiter)
+        for waiter, queue in list(owner.queued.items()):
+            self.withdraw(queue, waiter)
         owner.enqueued.clear()
         for key, tokens in list(owner.holds.items()):
-            ks = self.keys.get(key)
-            if ks is not None:
+            held = self.keys.get(key)
+            if held is not None:
                 for token in list(tokens):
-                    self.release(ks, token)
+                    self.release(held, token)
         owner.holds.clear()
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
@@ -228,6 +231,7 @@ class Keyspace:
             if waiter.gone:
                 continue
             ks.waiting -= 1
+            waiter.owner.queued.pop(waiter, None)
             # Recorded on the waiter too, so a close or timeout racing this grant sees it.
             waiter.grant = self._grant(ks, waiter.owner, waiter.ttl)
             if waiter.future is not None and not waiter.future.done():
