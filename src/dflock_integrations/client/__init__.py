@@ -4,7 +4,13 @@ from dflock_integrations.client._async_client import AsyncDflockClient
 from dflock_integrations.client._lease import AsyncLease, AsyncLock, AsyncSemaphore
 from dflock_integrations.client._signals import AsyncSubscription, Signal
 from dflock_integrations.client._stats import Stats
-from dflock_integrations.client._sync_client import SyncDflockClient, SyncLease, SyncSubscription
+from dflock_integrations.client._sync_client import (
+    SyncDflockClient,
+    SyncLock,
+    SyncSemaphore,
+    SyncSubscription,
+)
+from dflock_integrations.client._sync_lease import SyncLease
 
 __all__ = [
     "AsyncDflockClient",
@@ -16,5 +22,7 @@ __all__ = [
     "Stats",
     "SyncDflockClient",
     "SyncLease",
+    "SyncLock",
+    "SyncSemaphore",
     "SyncSubscription",
 ]

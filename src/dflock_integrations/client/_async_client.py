@@ -17,7 +17,7 @@ from dflock_integrations.client._signals import AsyncSubscription, encode_payloa
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.errors import ProtocolError, ServerUnavailable, SignalsUnsupported
 from dflock_integrations.keys import check_channel, check_key, prefixed
-from dflock_integrations.settings import DflockSettings, ServerAddress
+from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
 
 class AsyncDflockClient:
@@ -28,10 +28,7 @@ class AsyncDflockClient:
     """
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        settings = (
-            DflockSettings(**overrides) if settings is None else settings.replace(**overrides)
-        )
-        self.settings = settings
+        self.settings = settings = resolve_settings(settings, overrides)
         self._token = settings.token()
         self._pools: dict[ServerAddress, ServerPool] = {}
 
@@ -93,7 +90,7 @@ class AsyncDflockClient:
             check_key(key),
             prefixed(self.settings.key_prefix, key),
             limit=None,
-            **self._lease_options(acquire_timeout_s, lease_ttl_s),
+            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
         )
 
     def semaphore(
@@ -105,28 +102,13 @@ class AsyncDflockClient:
         lease_ttl_s: int | None = None,
     ) -> AsyncSemaphore:
         """A handle on one of `limit` slots of `key`; every user of a key must agree on `limit`."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"semaphore limit must be a whole number >= 1, got {limit!r}")
         return AsyncSemaphore(
             self,
             check_key(key),
             prefixed(self.settings.key_prefix, key),
-            limit=limit,
-            **self._lease_options(acquire_timeout_s, lease_ttl_s),
+            limit=check_limit(limit),
+            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
         )
-
-    def _lease_options(
-        self, acquire_timeout_s: float | None, lease_ttl_s: int | None
-    ) -> dict[str, Any]:
-        timeout = (
-            self.settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
-        )
-        lease = self.settings.lease_ttl_s if lease_ttl_s is None else lease_ttl_s
-        if isinstance(lease, bool) or not isinstance(lease, int) or lease < 1:
-            raise ValueError(f"lease_ttl_s must be a whole number of seconds >= 1, got {lease!r}")
-        if not timeout >= 0:
-            raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
-        return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}
 
     # -- one-shot requests over a pooled connection ----------------------------------------
 
@@ -211,3 +193,22 @@ class AsyncDflockClient:
         if group is not None:
             check_key(group, what="listener group")
         return AsyncSubscription(self, full, group=group, max_queue=max_queue)
+
+
+def check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"semaphore limit must be a whole number >= 1, got {limit!r}")
+    return limit
+
+
+def lease_options(
+    settings: DflockSettings, acquire_timeout_s: float | None, lease_ttl_s: int | None
+) -> dict[str, Any]:
+    """A handle's timeout and lease: the call's own, else the settings'; checked now."""
+    timeout = settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
+    lease = settings.lease_ttl_s if lease_ttl_s is None else lease_ttl_s
+    if isinstance(lease, bool) or not isinstance(lease, int) or lease < 1:
+        raise ValueError(f"lease_ttl_s must be a whole number of seconds >= 1, got {lease!r}")
+    if not timeout >= 0:
+        raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
+    return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}

@@ -19,32 +19,21 @@ import dflockd_client
 from dflockd_client import _async as wire
 
 from dflock_integrations.client._connection import Connection, unavailable
+from dflock_integrations.client._lease_state import LeaseState
 from dflock_integrations.client._pool import ServerPool
-from dflock_integrations.client._timing import (
-    fence_of,
-    renew_interval,
-    renew_read_timeout,
-    wire_timeout,
-)
-from dflock_integrations.errors import (
-    LockLostError,
-    LockTimeout,
-    translate_status_error,
-)
+from dflock_integrations.client._timing import renew_interval, renew_read_timeout, wire_timeout
+from dflock_integrations.errors import LockLostError, translate_status_error
 
 if TYPE_CHECKING:
     from dflock_integrations.client._async_client import AsyncDflockClient
 
 log = logging.getLogger("dflock_integrations")
 
-LostCallback = Callable[["AsyncLease"], object]
 T = TypeVar("T")
 
 
-class AsyncLease:
+class AsyncLease(LeaseState):
     """Shared behaviour of locks (limit None) and semaphore slots (limit >= 1)."""
-
-    kind = "lease"
 
     def __init__(
         self,
@@ -56,54 +45,18 @@ class AsyncLease:
         acquire_timeout_s: float,
         lease_ttl_s: int,
     ) -> None:
-        self.name = name  # as the caller wrote it
-        self.key = key  # as sent: with the key prefix
-        self.limit = limit
-        self.acquire_timeout_s = acquire_timeout_s
-        self.lease_ttl_s = lease_ttl_s
-        self.token: str | None = None
-        self.lease: int = 0  # seconds left at the last grant or renewal
-        self.lost = False
+        super().__init__(
+            name,
+            key,
+            client.server_for(key),
+            limit=limit,
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+        )
         self._client = client
-        self._server = client.server_for(key)
         self._pool: ServerPool | None = None  # bound on first use, on the loop's thread
         self._conn: Connection | None = None
-        self._queued = False
         self._renewer: asyncio.Task[None] | None = None
-        self._lost_callbacks: list[LostCallback] = []
-        self._lost_reason = ""
-
-    # -- what a holder can see -------------------------------------------------
-
-    @property
-    def held(self) -> bool:
-        return self.token is not None and not self.lost
-
-    @property
-    def fence(self) -> int | None:
-        """Monotonic number of this grant (per server), for fencing writes downstream."""
-        return fence_of(self.token) if self.token else None
-
-    @property
-    def server(self) -> str:
-        return str(self._server)
-
-    def on_lost(self, callback: LostCallback) -> LostCallback:
-        """Call `callback(handle)` once if the lease is lost while held (usable as a decorator).
-
-        Callbacks run on the event loop that renews the lease; keep them short.
-        """
-        self._lost_callbacks.append(callback)
-        if self.lost:
-            self._run_callback(callback)
-        return callback
-
-    def __repr__(self) -> str:
-        state = "lost" if self.lost else "held" if self.token else "queued" if self._queued else ""
-        limit = f" limit={self.limit}" if self.limit is not None else ""
-        return f"<{type(self).__name__} {self.name!r}{limit} {state or 'released'}>"
-
-    # -- acquiring ---------------------------------------------------------------
 
     @property
     def _connections(self) -> ServerPool:
@@ -112,14 +65,10 @@ class AsyncLease:
             self._pool = self._client._pool_for(self.key)
         return self._pool
 
-    @property
-    def _prefix(self) -> str:
-        return "" if self.limit is None else "s"
-
     async def acquire(self, timeout_s: float | None = None) -> bool:
         """Wait up to `timeout_s` (default: the handle's) in FIFO order; False on timeout."""
         self._check_idle()
-        whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
+        whole, cut = wire_timeout(self._timeout_for(timeout_s))
 
         async def ask(conn: Connection) -> tuple[str, int]:
             async with asyncio.timeout(cut):
@@ -199,7 +148,7 @@ class AsyncLease:
         if not self._queued or self._conn is None:
             raise RuntimeError(f"wait() on {self.name!r} needs a prior enqueue()")
         conn, self._conn, self._queued = self._conn, None, False
-        whole, cut = wire_timeout(self.acquire_timeout_s if timeout_s is None else timeout_s)
+        whole, cut = wire_timeout(self._timeout_for(timeout_s))
         pool = self._connections
         try:
             async with asyncio.timeout(cut):
@@ -218,13 +167,10 @@ class AsyncLease:
         self._granted(conn, token, lease)
         return True
 
-    def _check_idle(self) -> None:
-        if self.token is not None or self._queued:
-            raise RuntimeError(f"{self!r} is already acquired or queued; release it first")
-
     def _granted(self, conn: Connection, token: str, lease: int) -> None:
         conn.touch()
-        self._conn, self.token, self.lease, self.lost = conn, token, lease, False
+        self._conn = conn
+        self._record_grant(token, lease)
         self._renewer = asyncio.create_task(self._renew_loop(), name=f"dflock-renew[{self.key}]")
 
     # -- holding -----------------------------------------------------------------
@@ -256,22 +202,13 @@ class AsyncLease:
                 return
 
     def _mark_lost(self, reason: str) -> None:
-        if self.lost:
+        if not self._record_loss(reason):
             return
-        self.lost, self._lost_reason = True, reason
-        log.error("dflock lease on %r lost (%s)", self.name, reason)
         if self._conn is not None:
             # Whatever the server still has for this connection must go too.
             self._connections.discard(self._conn)
             self._conn = None
-        for callback in list(self._lost_callbacks):
-            self._run_callback(callback)
-
-    def _run_callback(self, callback: LostCallback) -> None:
-        try:
-            callback(self)
-        except Exception:
-            log.exception("on_lost callback for %r raised", self.name)
+        self._notify_lost()
 
     # -- releasing ---------------------------------------------------------------
 
@@ -290,24 +227,14 @@ class AsyncLease:
                 pool.discard(conn)  # closing the connection withdraws the waiter
                 return
             if self.lost:
-                raise LockLostError(
-                    f"the lease on {self.name!r} was lost before release ({self._lost_reason})",
-                    key=self.name,
-                )
+                raise self._lost_error()
             if conn is None or token is None:
                 return
             try:
                 await wire.release(conn.wire, self.key, token, prefix=self._prefix)
             except dflockd_client.DflockdError:
-                # `error` to a release: the server no longer knows this grant, so
-                # the lease ran out while we believed we held it.
                 pool.discard(conn)
-                self.lost = True
-                raise LockLostError(
-                    f"dflockd at {conn.server} no longer had the lease on {self.name!r} "
-                    "at release; it expired while held",
-                    key=self.name,
-                ) from None
+                raise self._expired_error(conn.server) from None
             except BaseException as exc:
                 # Closing the connection releases the grant on the server as well.
                 pool.discard(conn)
@@ -320,8 +247,7 @@ class AsyncLease:
             conn.touch()
             pool.checkin(conn)
         finally:
-            self.token = None
-            self.lease = 0
+            self._clear()
 
     # -- context manager ---------------------------------------------------------
 
@@ -342,15 +268,6 @@ class AsyncLease:
             if exc is not None:
                 raise lost from exc
             raise
-
-    def _timeout_error(self, timeout_s: float) -> LockTimeout:
-        what = "lock" if self.limit is None else f"semaphore slot (limit {self.limit})"
-        return LockTimeout(
-            f"{what} {self.name!r} not granted within {timeout_s:g} s",
-            key=self.name,
-            timeout_s=timeout_s,
-            limit=self.limit,
-        )
 
 
 class AsyncLock(AsyncLease):

@@ -6,21 +6,36 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from dflock_integrations.client._connection import Connection
 from dflock_integrations.errors import ServerUnavailable
 from dflock_integrations.settings import ServerAddress
 
 Opener = Callable[[ServerAddress], Awaitable[Connection]]
+Verdict = Literal["use", "ping", "drop"]
+
+
+class IdlePolicy:
+    """Whether an idle connection can be used as is, must be pinged first, or dropped.
+
+    The server closes a connection that has sent nothing for its read timeout, so a
+    connection idle for a good part of that is pinged first, and one idle almost that
+    long is dropped rather than trusted. Shared by the async and sync pools.
+    """
+
+    def __init__(self, server_read_timeout_s: float) -> None:
+        self.ping_after_s = server_read_timeout_s * 0.4
+        self.drop_after_s = server_read_timeout_s * 0.8
+
+    def verdict(self, idle_for_s: float, closed: bool) -> Verdict:
+        if closed or idle_for_s >= self.drop_after_s:
+            return "drop"
+        return "ping" if idle_for_s >= self.ping_after_s else "use"
 
 
 class ServerPool:
-    """Idle connections to one server, checked before they are handed out.
-
-    The server closes a connection that has sent nothing for its read timeout, so a
-    connection idle for a good part of that is pinged first, and one idle almost
-    that long is dropped rather than trusted.
-    """
+    """Idle connections to one server, checked (see `IdlePolicy`) before they are handed out."""
 
     def __init__(
         self,
@@ -37,8 +52,7 @@ class ServerPool:
         self._max_idle = max_idle
         self._max_connections = max_connections
         self._wait_timeout_s = wait_timeout_s
-        self._ping_after_s = server_read_timeout_s * 0.4
-        self._drop_after_s = server_read_timeout_s * 0.8
+        self._policy = IdlePolicy(server_read_timeout_s)
         self._idle: deque[Connection] = deque()
         self._slots = asyncio.Semaphore(max_connections)
         self._closed = False
@@ -53,11 +67,11 @@ class ServerPool:
             raise RuntimeError("the dflock client is closed")
         while self._idle:
             conn = self._idle.pop()  # the most recently used is the likeliest alive
-            idle_for = conn.idle_for(time.monotonic())
-            if conn.closed or idle_for >= self._drop_after_s:
+            verdict = self._policy.verdict(conn.idle_for(time.monotonic()), conn.closed)
+            if verdict == "drop":
                 self.discard(conn)
                 continue
-            if idle_for >= self._ping_after_s:
+            if verdict == "ping":
                 try:
                     await conn.ping()
                 except asyncio.CancelledError:

@@ -1,61 +1,116 @@
 """`SyncDflockClient`: the async client's behaviour for blocking code (WSGI, Celery, scripts).
 
-Each call runs on a private event loop thread (see `_portal`), so renewal, loss
-detection and listeners behave exactly as in the async client. After `fork()` the
-child builds its own loop and connections on first use; it never touches the
-parent's sockets.
+Locks and semaphores do their I/O on the calling thread (`SyncLease`, with one
+renewal thread per client), because a lock cycle is the hot path. Signals, stats
+and pings run the async client on a private event loop thread (`_portal`): the
+listener logic exists once, and those calls are not latency-critical. After
+`fork()` the child builds its own connections, threads and loop on first use; it
+never touches the parent's sockets.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
-from dflock_integrations.client._async_client import AsyncDflockClient
-from dflock_integrations.client._lease import AsyncLease
+from dflockd_client import stable_hash_shard
+
+from dflock_integrations.client._async_client import (
+    AsyncDflockClient,
+    check_limit,
+    lease_options,
+)
 from dflock_integrations.client._portal import Portal
+from dflock_integrations.client._renewer import Renewer
 from dflock_integrations.client._signals import AsyncSubscription, Signal
 from dflock_integrations.client._stats import Stats
-from dflock_integrations.settings import DflockSettings
+from dflock_integrations.client._sync_connection import connect_sync
+from dflock_integrations.client._sync_lease import SyncLease
+from dflock_integrations.client._sync_pool import SyncServerPool
+from dflock_integrations.keys import check_key, prefixed
+from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
 
 class SyncDflockClient:
     """Blocking twin of `AsyncDflockClient`, safe to share between threads."""
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        settings = (
-            DflockSettings(**overrides) if settings is None else settings.replace(**overrides)
-        )
-        self.settings = settings
+        self.settings = settings = resolve_settings(settings, overrides)
+        self._token = settings.token()
         self._guard = threading.Lock()
         self._pid = -1
         self._portal: Portal | None = None
         self._client: AsyncDflockClient | None = None
+        self._pools: dict[ServerAddress, SyncServerPool] = {}
+        self._renewal: Renewer | None = None
 
     def __repr__(self) -> str:
         servers = ",".join(str(s) for s in self.settings.servers)
         return f"<SyncDflockClient servers={servers} prefix={self.settings.key_prefix!r}>"
 
-    def _runtime(self) -> tuple[Portal, AsyncDflockClient]:
+    def _check_fork(self) -> None:
+        """After fork(), forget the parent's connections, threads and loop (do not close them)."""
         pid = os.getpid()
-        if self._pid != pid or self._portal is None or self._client is None:
+        if self._pid != pid:
             with self._guard:
-                if self._pid != pid or self._portal is None or self._client is None:
-                    # A forked child inherits the parent's sockets but not its loop thread.
+                if self._pid != pid:
+                    self._portal = self._client = self._renewal = None
+                    self._pools = {}
+                    self._pid = pid
+
+    def _runtime(self) -> tuple[Portal, AsyncDflockClient]:
+        self._check_fork()
+        if self._portal is None or self._client is None:
+            with self._guard:
+                if self._portal is None or self._client is None:
                     self._portal = Portal()
                     self._client = AsyncDflockClient(self.settings)
-                    self._pid = pid
         return self._portal, self._client
+
+    def _renewer(self) -> Renewer:
+        self._check_fork()
+        if self._renewal is None:
+            with self._guard:
+                if self._renewal is None:
+                    self._renewal = Renewer()
+        return self._renewal
+
+    def server_for(self, key: str) -> ServerAddress:
+        servers = self.settings.servers
+        return servers[stable_hash_shard(key, len(servers))]
+
+    def _pool_for(self, key: str) -> SyncServerPool:
+        self._check_fork()
+        server = self.server_for(key)
+        pool = self._pools.get(server)
+        if pool is None:
+            with self._guard:
+                pool = self._pools.get(server)
+                if pool is None:
+                    pool = self._pools[server] = SyncServerPool(
+                        server,
+                        lambda address: connect_sync(address, self.settings, token=self._token),
+                        max_idle=self.settings.pool_max_idle,
+                        max_connections=self.settings.pool_max_connections,
+                        server_read_timeout_s=self.settings.server_read_timeout_s,
+                        wait_timeout_s=self.settings.connect_timeout_s,
+                    )
+        return pool
 
     def lock(
         self, key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
     ) -> SyncLease:
-        portal, client = self._runtime()
-        handle = client.lock(key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s)
-        return SyncLease(portal, handle)
+        """A lock handle on `key` (not yet acquired): `with client.lock("k") as held:`."""
+        return SyncLock(
+            self,
+            check_key(key),
+            prefixed(self.settings.key_prefix, key),
+            limit=None,
+            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
+        )
 
     def semaphore(
         self,
@@ -65,11 +120,14 @@ class SyncDflockClient:
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
     ) -> SyncLease:
-        portal, client = self._runtime()
-        handle = client.semaphore(
-            key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+        """A handle on one of `limit` slots of `key`."""
+        return SyncSemaphore(
+            self,
+            check_key(key),
+            prefixed(self.settings.key_prefix, key),
+            limit=check_limit(limit),
+            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
         )
-        return SyncLease(portal, handle)
 
     def emit(self, channel: str, payload: object) -> int:
         portal, client = self._runtime()
@@ -90,12 +148,20 @@ class SyncDflockClient:
         portal.call(client.ping())
 
     def close(self) -> None:
+        """Close idle connections and stop the helper threads. Held leases keep theirs."""
         with self._guard:
-            portal, client = self._portal, self._client
-            self._portal = self._client = None
-            if portal is not None and client is not None and self._pid == os.getpid():
-                portal.call(client.aclose())
-                portal.close()
+            portal, client, renewal = self._portal, self._client, self._renewal
+            pools, self._pools = self._pools, {}
+            self._portal = self._client = self._renewal = None
+            if self._pid != os.getpid():
+                return  # inherited through fork(): the parent owns these
+        for pool in pools.values():
+            pool.close()
+        if renewal is not None:
+            renewal.stop()
+        if portal is not None and client is not None:
+            portal.call(client.aclose())
+            portal.close()
 
     def __enter__(self) -> Self:
         return self
@@ -107,57 +173,6 @@ class SyncDflockClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class SyncLease:
-    """A lock or semaphore slot for blocking code; the same behaviour as `AsyncLease`."""
-
-    def __init__(self, portal: Portal, handle: AsyncLease) -> None:
-        self._portal = portal
-        self._handle = handle
-
-    name = property(lambda self: self._handle.name)
-    key = property(lambda self: self._handle.key)
-    kind = property(lambda self: self._handle.kind)
-    limit = property(lambda self: self._handle.limit)
-    token = property(lambda self: self._handle.token)
-    lease = property(lambda self: self._handle.lease)
-    fence = property(lambda self: self._handle.fence)
-    lost = property(lambda self: self._handle.lost)
-    held = property(lambda self: self._handle.held)
-    server = property(lambda self: self._handle.server)
-
-    def acquire(self, timeout_s: float | None = None) -> bool:
-        return self._portal.call(self._handle.acquire(timeout_s))
-
-    def enqueue(self) -> bool:
-        return self._portal.call(self._handle.enqueue())
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        return self._portal.call(self._handle.wait(timeout_s))
-
-    def release(self) -> None:
-        self._portal.call(self._handle.release())
-
-    def on_lost(self, callback: Callable[[SyncLease], object]) -> Callable[[SyncLease], object]:
-        """Call `callback(handle)` if the lease is lost; it runs on the client's loop thread."""
-        self._handle.on_lost(lambda _handle: callback(self))
-        return callback
-
-    def __enter__(self) -> Self:
-        self._portal.call(self._handle.__aenter__())
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._portal.call(self._handle.__aexit__(exc_type, exc, tb))
-
-    def __repr__(self) -> str:
-        return repr(self._handle).replace("<Async", "<Sync", 1)
 
 
 class SyncSubscription:
@@ -204,3 +219,15 @@ class SyncSubscription:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class SyncLock(SyncLease):
+    """An exclusive lock on one key."""
+
+    kind = "lock"
+
+
+class SyncSemaphore(SyncLease):
+    """One of `limit` slots on one key."""
+
+    kind = "semaphore"
