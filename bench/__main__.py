@@ -17,13 +17,15 @@ def main() -> int:
     for module in (server_bench, client_bench):
         print(f"running {module.__name__} ...", file=sys.stderr, flush=True)
         sections.append(module.report())
-    text = "\n\n".join([
-        "# Benchmarks",
-        f"Measured {datetime.date.today()} on {machine()}. Reproduce with `./dev bench` "
-        "(`python -m bench`); FastAPI and Celery figures come from "
-        "`python bench/fastapi_bench.py` and `python bench/celery_bench.py`.",
-        *sections,
-    ])
+    text = "\n\n".join(
+        [
+            "# Benchmarks",
+            f"Measured {datetime.date.today()} on {machine()}. Reproduce with `./dev bench` "
+            "(`python -m bench`); FastAPI and Celery figures come from "
+            "`python bench/fastapi_bench.py` and `python bench/celery_bench.py`.",
+            *sections,
+        ]
+    )
     OUT.write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0

@@ -133,10 +133,15 @@ def run_sync(address: str) -> dict[str, list[float]]:
 def _table(samples: dict[str, list[float]], baseline: str, pooled: str, peer: str) -> list[str]:
     summaries = [Summary.of(name, values) for name, values in samples.items()]
     by_name = {s.name: s for s in summaries}
-    lines = ["| contender | p50 µs | p99 µs | cycles/s | p50 vs pooled |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| contender | p50 µs | p99 µs | cycles/s | p50 vs pooled |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for s in summaries:
         ratio = s.p50_us / by_name[pooled].p50_us
-        lines.append(f"| {s.name} | {s.p50_us:.0f} | {s.p99_us:.0f} | {s.per_s:,.0f} | {ratio:.2f}x |")
+        lines.append(
+            f"| {s.name} | {s.p50_us:.0f} | {s.p99_us:.0f} | {s.per_s:,.0f} | {ratio:.2f}x |"
+        )
     ours = by_name[pooled].p50_us
     lines += [
         "",

@@ -161,21 +161,24 @@ def report() -> str:
         many_s, many_errors = asyncio.run(many_connections(address))
         wait_s, wait_errors, fifo = asyncio.run(waiters(address))
         fan_rate, delivered = asyncio.run(fan_out(address))
-    return "\n".join([
-        "## Embedded server under load",
-        "",
-        "| scenario | result | errors |",
-        "|---|---:|---:|",
-        f"| {THROUGHPUT_CONNECTIONS} connections, uncontended acquire+release "
-        f"({THROUGHPUT_SECONDS:g} s) | **{rate:,.0f} cycles/s** (goal >= 10,000) | {tp_errors} |",
-        f"| {MANY_CONNECTIONS} concurrent connections x 5 cycles on one key | "
-        f"{many_s:.2f} s | {many_errors} |",
-        f"| {WAITERS:,} waiters on one key, served in turn | {wait_s:.2f} s "
-        f"({WAITERS / wait_s:,.0f} hand-offs/s), FIFO kept: {'yes' if fifo else 'NO'} "
-        f"| {wait_errors} |",
-        f"| signal fan-out, {SIGNALS} signals to {LISTENERS} listeners | "
-        f"{fan_rate:,.0f} deliveries/s ({delivered:,} delivered) | 0 |",
-    ])
+    return "\n".join(
+        [
+            "## Embedded server under load",
+            "",
+            "| scenario | result | errors |",
+            "|---|---:|---:|",
+            f"| {THROUGHPUT_CONNECTIONS} connections, uncontended acquire+release "
+            f"({THROUGHPUT_SECONDS:g} s) | **{rate:,.0f} cycles/s** (goal >= 10,000) "
+            f"| {tp_errors} |",
+            f"| {MANY_CONNECTIONS} concurrent connections x 5 cycles on one key | "
+            f"{many_s:.2f} s | {many_errors} |",
+            f"| {WAITERS:,} waiters on one key, served in turn | {wait_s:.2f} s "
+            f"({WAITERS / wait_s:,.0f} hand-offs/s), FIFO kept: {'yes' if fifo else 'NO'} "
+            f"| {wait_errors} |",
+            f"| signal fan-out, {SIGNALS} signals to {LISTENERS} listeners | "
+            f"{fan_rate:,.0f} deliveries/s ({delivered:,} delivered) | 0 |",
+        ]
+    )
 
 
 if __name__ == "__main__":
