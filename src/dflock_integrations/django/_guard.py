@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
@@ -41,18 +42,15 @@ class Guard:
     respond: Responder = json_response
 
     def __post_init__(self) -> None:
-        limit = self.limit
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
-        lease = self.lease_ttl_s
-        if lease is not None and (isinstance(lease, bool) or not isinstance(lease, int)):
-            raise ValueError(f"lease_ttl_s must be a whole number of seconds, got {lease!r}")
-        if lease is not None and lease < 1:
-            raise ValueError(f"lease_ttl_s must be >= 1, got {lease!r}")
-        if self.acquire_timeout_s is not None and not self.acquire_timeout_s >= 0:
-            raise ValueError(f"acquire_timeout_s must be >= 0, got {self.acquire_timeout_s!r}")
+        for name in ("limit", "lease_ttl_s"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        timeout = self.acquire_timeout_s
+        if timeout is not None and not timeout >= 0:  # `not >=` also rejects NaN
+            raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
 
     def run(
         self,
@@ -65,22 +63,16 @@ class Guard:
         """`view()` while holding `key`, or the refusal's answer."""
         client = get_client()
         handle = (
-            client.lock(key, acquire_timeout_s=self.acquire_timeout_s, lease_ttl_s=self.lease_ttl_s)
+            client.lock(key, **self._options)
             if self.limit is None
-            else client.semaphore(
-                key,
-                limit=self.limit,
-                acquire_timeout_s=self.acquire_timeout_s,
-                lease_ttl_s=self.lease_ttl_s,
-            )
+            else client.semaphore(key, limit=self.limit, **self._options)
         )
         try:
             handle.__enter__()
         except DflockError as exc:
-            answer = answer_for(exc, retry_after_s=self.retry_after_s)
-            if answer is None:
-                raise  # not a refusal (e.g. a server-side cap): a real error
-            return (respond or self.respond)(request, answer)
+            if (refusal := self._refusal(request, exc, respond)) is None:
+                raise  # not a refusal (e.g. a server-side cap on keys): a real error
+            return refusal
         try:
             return view()
         finally:
@@ -100,22 +92,16 @@ class Guard:
         """`await view()` while holding `key`, or the refusal's answer."""
         client = get_async_client()
         handle = (
-            client.lock(key, acquire_timeout_s=self.acquire_timeout_s, lease_ttl_s=self.lease_ttl_s)
+            client.lock(key, **self._options)
             if self.limit is None
-            else client.semaphore(
-                key,
-                limit=self.limit,
-                acquire_timeout_s=self.acquire_timeout_s,
-                lease_ttl_s=self.lease_ttl_s,
-            )
+            else client.semaphore(key, limit=self.limit, **self._options)
         )
         try:
             await handle.__aenter__()
         except DflockError as exc:
-            answer = answer_for(exc, retry_after_s=self.retry_after_s)
-            if answer is None:
-                raise  # not a refusal (e.g. a server-side cap): a real error
-            return (respond or self.respond)(request, answer)
+            if (refusal := self._refusal(request, exc, respond)) is None:
+                raise  # not a refusal (e.g. a server-side cap on keys): a real error
+            return refusal
         try:
             return await view()
         finally:
@@ -123,6 +109,16 @@ class Guard:
                 await handle.release()
             except LockLostError:
                 _log_lost(request, handle)
+
+    @property
+    def _options(self) -> dict[str, Any]:
+        return {"acquire_timeout_s": self.acquire_timeout_s, "lease_ttl_s": self.lease_ttl_s}
+
+    def _refusal(
+        self, request: HttpRequest, exc: DflockError, respond: Responder | None
+    ) -> HttpResponseBase | None:
+        answer = answer_for(exc, retry_after_s=self.retry_after_s)
+        return None if answer is None else (respond or self.respond)(request, answer)
 
 
 def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease) -> None:

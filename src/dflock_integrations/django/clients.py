@@ -14,6 +14,7 @@ requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -46,12 +47,13 @@ def get_client() -> SyncDflockClient:
     if client is not None and client.settings is current:
         return client
     with _lock:
-        old = _sync_client
-        if old is None or old.settings is not current:
-            _sync_client = SyncDflockClient(current)
-            if old is not None:
-                old.close()
-        return _sync_client
+        client = _sync_client
+        if client is not None and client.settings is current:
+            return client
+        fresh = _sync_client = SyncDflockClient(current)
+    if client is not None:
+        client.close()
+    return fresh
 
 
 def get_async_client() -> AsyncDflockClient:
@@ -102,10 +104,8 @@ def _close_at_loop_shutdown(
     """
     closer = _closer(loop, client)
     step = closer.__anext__()  # registers the generator with the running loop
-    try:
+    with contextlib.suppress(StopIteration):
         step.send(None)  # runs it to its `yield` without suspending the caller
-    except StopIteration:
-        pass
     return closer
 
 

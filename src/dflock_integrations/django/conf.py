@@ -58,9 +58,7 @@ def build_settings(raw: Mapping[str, Any] | None) -> DflockSettings:
     except ConfigurationError as exc:
         # Values given in Django settings are named as written there; the rest came
         # from the environment and keep their variable names.
-        message = _ENV_NAME.sub(
-            lambda m: setting_name(m[1]) if m[1] in given else m[0], str(exc)
-        )
+        message = _ENV_NAME.sub(lambda m: setting_name(m[1]) if m[1] in given else m[0], str(exc))
         raise ConfigurationError(message) from None
 
 

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import path
+
+from dflock_testsite import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("unguarded/<str:name>/", views.unguarded),
+    path("guarded/<str:name>/", views.guarded),
+    path("aguarded/<str:name>/", views.aguarded),
+    path("pooled/<str:name>/", views.pooled),
+    path("apooled/<str:name>/", views.apooled),
+    path("invoice/<int:pk>/", views.invoice),
+    path("ainvoice/<int:pk>/", views.ainvoice),
+    path("invoice-fails/<int:pk>/", views.invoice_fails),
+    path("report/", views.report),
+    path("areport/", views.areport),
+    path("cbv/invoice/<int:pk>/", views.InvoiceView.as_view()),
+    path("cbv/ainvoice/<int:pk>/", views.AsyncInvoiceView.as_view()),
+    path("cbv/report/", views.ReportView.as_view()),
+    path("mw/orders/<str:order_id>/", views.mw_order),
+    path("mw/aorders/<str:order_id>/", views.amw_order),
+    path("mw/reports/<str:name>/", views.mw_report),
+    path("lease/<int:n>/", views.lease_lost),
+]
