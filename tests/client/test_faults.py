@@ -125,3 +125,17 @@ async def test_tls_with_auth(dflock_server_factory, dflock_tls_files):
     settings = settings_for(server, tls=True, tls_ca_file=files.ca_file)
     async with AsyncDflockClient(settings) as client, client.semaphore("s", limit=2) as slot:
         assert slot.held
+
+
+async def test_release_waits_for_a_renewal_in_flight(dflock_server_factory):
+    """Short leases renewed while they are released: no spurious loss, nothing left held."""
+    server = dflock_server_factory()
+    settings = settings_for(server, lease_ttl_s=1, renew_ratio=0.05)
+    async with AsyncDflockClient(settings) as client:
+        for _ in range(30):
+            async with client.lock("churn") as lock:
+                await asyncio.sleep(0.06)  # about one renewal interval
+            assert not lock.lost
+        pool = next(iter(client._pools.values()))
+        assert pool.idle_count == 1  # the same connection served every cycle
+        assert (await client.stats()).find(lock.key) is None

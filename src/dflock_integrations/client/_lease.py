@@ -9,7 +9,6 @@ from closing it), and returns it to the pool only after a clean release.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -56,7 +55,9 @@ class AsyncLease(LeaseState):
         self._client = client
         self._pool: ServerPool | None = None  # bound on first use, on the loop's thread
         self._conn: Connection | None = None
-        self._renewer: asyncio.Task[None] | None = None
+        # Renewal waits on a cheap timer and becomes a task only when it falls due.
+        self._renew_timer: asyncio.TimerHandle | None = None
+        self._renewing: asyncio.Task[None] | None = None
 
     @property
     def _connections(self) -> ServerPool:
@@ -171,35 +172,41 @@ class AsyncLease(LeaseState):
         conn.touch()
         self._conn = conn
         self._record_grant(token, lease)
-        self._renewer = asyncio.create_task(self._renew_loop(), name=f"dflock-renew[{self.key}]")
+        self._schedule_renewal()
 
     # -- holding -----------------------------------------------------------------
 
-    async def _renew_loop(self) -> None:
+    def _schedule_renewal(self) -> None:
         settings = self._client.settings
-        while True:
-            interval = renew_interval(
-                self.lease, settings.renew_ratio, settings.server_read_timeout_s
+        interval = renew_interval(self.lease, settings.renew_ratio, settings.server_read_timeout_s)
+        loop = asyncio.get_running_loop()
+        self._renew_timer = loop.call_later(interval, self._renewal_due, interval)
+
+    def _renewal_due(self, interval: float) -> None:
+        self._renew_timer = None
+        self._renewing = asyncio.ensure_future(self._renew_once(interval))
+
+    async def _renew_once(self, interval: float) -> None:
+        conn, token = self._conn, self.token
+        try:
+            if conn is None or token is None or self.lost:
+                return
+            self.lease = await wire.renew(
+                conn.wire,
+                self.key,
+                token,
+                self.lease_ttl_s,
+                prefix=self._prefix,
+                read_timeout=renew_read_timeout(self.lease, interval),
             )
-            await asyncio.sleep(interval)
-            conn, token = self._conn, self.token
-            if conn is None or token is None:
-                return
-            try:
-                self.lease = await wire.renew(
-                    conn.wire,
-                    self.key,
-                    token,
-                    self.lease_ttl_s,
-                    prefix=self._prefix,
-                    read_timeout=renew_read_timeout(self.lease, interval),
-                )
-                conn.touch()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._mark_lost(f"renewal failed: {exc or type(exc).__name__}")
-                return
+            conn.touch()
+        except Exception as exc:
+            self._mark_lost(f"renewal failed: {exc or type(exc).__name__}")
+            return
+        finally:
+            self._renewing = None
+        if self._conn is conn and self.token == token:  # not released meanwhile
+            self._schedule_renewal()
 
     def _mark_lost(self, reason: str) -> None:
         if not self._record_loss(reason):
@@ -214,15 +221,20 @@ class AsyncLease(LeaseState):
 
     async def release(self) -> None:
         """Give the grant back. Raises LockLostError if it had already been lost."""
-        renewer, self._renewer = self._renewer, None
-        if renewer is not None and renewer is not asyncio.current_task():
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+        if self._renew_timer is not None:
+            self._renew_timer.cancel()
+            self._renew_timer = None
         conn, token, queued = self._conn, self.token, self._queued
         self._conn, self._queued = None, False
         pool = self._connections
         try:
+            if self._renewing is not None and conn is not None:
+                try:
+                    # Let a renewal in flight finish: cutting it would close the connection.
+                    await asyncio.shield(self._renewing)
+                except asyncio.CancelledError:
+                    pool.discard(conn)  # closing releases the grant on the server
+                    raise
             if queued and conn is not None:
                 pool.discard(conn)  # closing the connection withdraws the waiter
                 return
