@@ -8,40 +8,33 @@ from typing import Any, Self
 
 import dflockd_client
 from dflockd_client import _protocol as proto
-from dflockd_client import stable_hash_shard
 
+from dflock_integrations.client._base import ClientBase
 from dflock_integrations.client._connection import Connection, connect, unavailable
 from dflock_integrations.client._lease import AsyncLock, AsyncSemaphore
 from dflock_integrations.client._pool import ServerPool
 from dflock_integrations.client._signals import AsyncSubscription, encode_payload
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.errors import ProtocolError, ServerUnavailable, SignalsUnsupported
-from dflock_integrations.keys import check_channel, check_key, prefixed
-from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
+from dflock_integrations.keys import check_channel, check_key
+from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
-class AsyncDflockClient:
+class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore]):
     """Talks to one or several dflockd servers; keys are sharded by CRC-32 as dflockd-client does.
 
     Build one per process (for example in an app's lifespan) and close it with
     `await client.aclose()` or `async with`.
     """
 
+    _lock_class = AsyncLock
+    _semaphore_class = AsyncSemaphore
+
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        self.settings = settings = resolve_settings(settings, overrides)
-        self._token = settings.token()
+        super().__init__(settings, overrides)
         self._pools: dict[ServerAddress, ServerPool] = {}
 
-    def __repr__(self) -> str:
-        servers = ",".join(str(s) for s in self.settings.servers)
-        return f"<AsyncDflockClient servers={servers} prefix={self.settings.key_prefix!r}>"
-
     # -- connections -------------------------------------------------------------
-
-    def server_for(self, key: str) -> ServerAddress:
-        """The server that owns a key as sent (prefix included)."""
-        servers = self.settings.servers
-        return servers[stable_hash_shard(key, len(servers))]
 
     def _pool_for(self, key: str) -> ServerPool:
         return self._pool_for_server(self.server_for(key))
@@ -49,14 +42,7 @@ class AsyncDflockClient:
     def _pool_for_server(self, server: ServerAddress) -> ServerPool:
         pool = self._pools.get(server)
         if pool is None:
-            pool = self._pools[server] = ServerPool(
-                server,
-                self._connect,
-                max_idle=self.settings.pool_max_idle,
-                max_connections=self.settings.pool_max_connections,
-                server_read_timeout_s=self.settings.server_read_timeout_s,
-                wait_timeout_s=self.settings.connect_timeout_s,
-            )
+            pool = self._pools[server] = ServerPool(server, self._connect, **self._pool_options())
         return pool
 
     async def _connect(self, server: ServerAddress) -> Connection:
@@ -80,35 +66,6 @@ class AsyncDflockClient:
         await self.aclose()
 
     # -- locks and semaphores ----------------------------------------------------------
-
-    def lock(
-        self, key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
-    ) -> AsyncLock:
-        """A lock handle on `key` (not yet acquired): `async with client.lock("k") as held:`."""
-        return AsyncLock(
-            self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
-            limit=None,
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
-        )
-
-    def semaphore(
-        self,
-        key: str,
-        *,
-        limit: int,
-        acquire_timeout_s: float | None = None,
-        lease_ttl_s: int | None = None,
-    ) -> AsyncSemaphore:
-        """A handle on one of `limit` slots of `key`; every user of a key must agree on `limit`."""
-        return AsyncSemaphore(
-            self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
-            limit=check_limit(limit),
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
-        )
 
     # -- one-shot requests over a pooled connection ----------------------------------------
 
@@ -193,22 +150,3 @@ class AsyncDflockClient:
         if group is not None:
             check_key(group, what="listener group")
         return AsyncSubscription(self, full, group=group, max_queue=max_queue)
-
-
-def check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"semaphore limit must be a whole number >= 1, got {limit!r}")
-    return limit
-
-
-def lease_options(
-    settings: DflockSettings, acquire_timeout_s: float | None, lease_ttl_s: int | None
-) -> dict[str, Any]:
-    """A handle's timeout and lease: the call's own, else the settings'; checked now."""
-    timeout = settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
-    lease = settings.lease_ttl_s if lease_ttl_s is None else lease_ttl_s
-    if isinstance(lease, bool) or not isinstance(lease, int) or lease < 1:
-        raise ValueError(f"lease_ttl_s must be a whole number of seconds >= 1, got {lease!r}")
-    if not timeout >= 0:
-        raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
-    return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}

@@ -79,25 +79,15 @@ async def connect(
                 limit=limit,
                 server_hostname=server.host if settings.tls else None,
             )
-    except TimeoutError:
-        raise ServerUnavailable(
-            f"dflockd at {server} did not accept a connection within "
-            f"{settings.connect_timeout_s:g} s",
-            server=str(server),
-        ) from None
-    except OSError as exc:
-        raise ServerUnavailable(
-            f"cannot connect to dflockd at {server}: {exc.strerror or exc}", server=str(server)
-        ) from None
+    except OSError as exc:  # TimeoutError included
+        raise connect_error(server, settings, exc) from None
     conn = Connection(server, reader, writer)
     if token is not None:
         try:
             await wire.authenticate(conn.wire, token)
         except PermissionError:
             conn.close()
-            raise AuthenticationError(
-                f"dflockd at {server} rejected the auth token (check DFLOCK_AUTH_TOKEN)"
-            ) from None
+            raise auth_rejected(server) from None
         except BaseException as exc:
             conn.close()
             if isinstance(exc, OSError | TimeoutError):
@@ -111,4 +101,26 @@ def unavailable(server: ServerAddress, exc: BaseException) -> ServerUnavailable:
     reason = str(exc) or type(exc).__name__
     return ServerUnavailable(
         f"lost the connection to dflockd at {server}: {reason}", server=str(server)
+    )
+
+
+def connect_error(
+    server: ServerAddress, settings: DflockSettings, exc: OSError
+) -> ServerUnavailable:
+    """A ServerUnavailable for a failed connection attempt, naming the server."""
+    if isinstance(exc, TimeoutError):
+        return ServerUnavailable(
+            f"dflockd at {server} did not accept a connection within "
+            f"{settings.connect_timeout_s:g} s",
+            server=str(server),
+        )
+    return ServerUnavailable(
+        f"cannot connect to dflockd at {server}: {exc.strerror or exc}", server=str(server)
+    )
+
+
+def auth_rejected(server: ServerAddress) -> AuthenticationError:
+    """The token itself is never part of the message."""
+    return AuthenticationError(
+        f"dflockd at {server} rejected the auth token (check DFLOCK_AUTH_TOKEN)"
     )

@@ -16,40 +16,29 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
-from dflockd_client import stable_hash_shard
-
-from dflock_integrations.client._async_client import (
-    AsyncDflockClient,
-    check_limit,
-    lease_options,
-)
+from dflock_integrations.client._async_client import AsyncDflockClient
+from dflock_integrations.client._base import ClientBase
 from dflock_integrations.client._portal import Portal
 from dflock_integrations.client._renewer import Renewer
 from dflock_integrations.client._signals import AsyncSubscription, Signal
 from dflock_integrations.client._stats import Stats
-from dflock_integrations.client._sync_connection import connect_sync
+from dflock_integrations.client._sync_connection import SyncConnection, connect_sync
 from dflock_integrations.client._sync_lease import SyncLease
 from dflock_integrations.client._sync_pool import SyncServerPool
-from dflock_integrations.keys import check_key, prefixed
-from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
+from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
-class SyncDflockClient:
+class SyncDflockClient(ClientBase["SyncLock", "SyncSemaphore"]):
     """Blocking twin of `AsyncDflockClient`, safe to share between threads."""
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
-        self.settings = settings = resolve_settings(settings, overrides)
-        self._token = settings.token()
+        super().__init__(settings, overrides)
         self._guard = threading.Lock()
         self._pid = -1
         self._portal: Portal | None = None
         self._client: AsyncDflockClient | None = None
         self._pools: dict[ServerAddress, SyncServerPool] = {}
         self._renewal: Renewer | None = None
-
-    def __repr__(self) -> str:
-        servers = ",".join(str(s) for s in self.settings.servers)
-        return f"<SyncDflockClient servers={servers} prefix={self.settings.key_prefix!r}>"
 
     def _check_fork(self) -> None:
         """After fork(), forget the parent's connections, threads and loop (do not close them)."""
@@ -78,10 +67,6 @@ class SyncDflockClient:
                     self._renewal = Renewer()
         return self._renewal
 
-    def server_for(self, key: str) -> ServerAddress:
-        servers = self.settings.servers
-        return servers[stable_hash_shard(key, len(servers))]
-
     def _pool_for(self, key: str) -> SyncServerPool:
         self._check_fork()
         server = self.server_for(key)
@@ -91,43 +76,12 @@ class SyncDflockClient:
                 pool = self._pools.get(server)
                 if pool is None:
                     pool = self._pools[server] = SyncServerPool(
-                        server,
-                        lambda address: connect_sync(address, self.settings, token=self._token),
-                        max_idle=self.settings.pool_max_idle,
-                        max_connections=self.settings.pool_max_connections,
-                        server_read_timeout_s=self.settings.server_read_timeout_s,
-                        wait_timeout_s=self.settings.connect_timeout_s,
+                        server, self._connect, **self._pool_options()
                     )
         return pool
 
-    def lock(
-        self, key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
-    ) -> SyncLease:
-        """A lock handle on `key` (not yet acquired): `with client.lock("k") as held:`."""
-        return SyncLock(
-            self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
-            limit=None,
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
-        )
-
-    def semaphore(
-        self,
-        key: str,
-        *,
-        limit: int,
-        acquire_timeout_s: float | None = None,
-        lease_ttl_s: int | None = None,
-    ) -> SyncLease:
-        """A handle on one of `limit` slots of `key`."""
-        return SyncSemaphore(
-            self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
-            limit=check_limit(limit),
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
-        )
+    def _connect(self, server: ServerAddress) -> SyncConnection:
+        return connect_sync(server, self.settings, token=self._token)
 
     def emit(self, channel: str, payload: object) -> int:
         portal, client = self._runtime()
@@ -231,3 +185,7 @@ class SyncSemaphore(SyncLease):
     """One of `limit` slots on one key."""
 
     kind = "semaphore"
+
+
+SyncDflockClient._lock_class = SyncLock
+SyncDflockClient._semaphore_class = SyncSemaphore

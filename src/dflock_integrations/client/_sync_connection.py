@@ -9,8 +9,12 @@ import time
 
 from dflockd_client import _sync as low
 
-from dflock_integrations.client._connection import PING_TIMEOUT_S, unavailable
-from dflock_integrations.errors import AuthenticationError, ServerUnavailable
+from dflock_integrations.client._connection import (
+    PING_TIMEOUT_S,
+    auth_rejected,
+    connect_error,
+    unavailable,
+)
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
@@ -59,16 +63,8 @@ def connect_sync(
         sock = socket.create_connection(
             (server.host, server.port), timeout=settings.connect_timeout_s
         )
-    except TimeoutError:
-        raise ServerUnavailable(
-            f"dflockd at {server} did not accept a connection within "
-            f"{settings.connect_timeout_s:g} s",
-            server=str(server),
-        ) from None
-    except OSError as exc:
-        raise ServerUnavailable(
-            f"cannot connect to dflockd at {server}: {exc.strerror or exc}", server=str(server)
-        ) from None
+    except OSError as exc:  # TimeoutError included
+        raise connect_error(server, settings, exc) from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         context = settings.ssl_context()
@@ -83,9 +79,7 @@ def connect_sync(
             low.authenticate(conn.wire, token)
         except PermissionError:
             conn.close()
-            raise AuthenticationError(
-                f"dflockd at {server} rejected the auth token (check DFLOCK_AUTH_TOKEN)"
-            ) from None
+            raise auth_rejected(server) from None
         except OSError as exc:
             conn.close()
             raise unavailable(server, exc) from None
