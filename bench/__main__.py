@@ -23,6 +23,9 @@ def main() -> int:
             f"Measured {datetime.date.today()} on {machine()}. Reproduce with `./dev bench` "
             "(`python -m bench`); FastAPI and Celery figures come from "
             "`python bench/fastapi_bench.py` and `python bench/celery_bench.py`.",
+            "Figures move by 10-20 % between runs on this shared 2-core machine; ratios measured "
+            "within one run, with interleaved rounds, are the stable part. The server runs in its "
+            "own process and the load comes from this one.",
             *sections,
         ]
     )
