@@ -1,0 +1,67 @@
+"""The shared HTTP answers and middleware rules, without any framework."""
+
+import pytest
+
+from dflock_integrations import InvalidKeyError, LockTimeout, ServerUnavailable
+from dflock_integrations.http_answers import answer_for
+from dflock_integrations.rules import Rule, coerce_rules, first_match
+
+
+def test_lock_timeout_is_423():
+    answer = answer_for(LockTimeout("x", key="order:1", timeout_s=2), retry_after_s=2.5)
+    assert answer.status == 423
+    assert answer.headers == {"Retry-After": "3"}
+    assert answer.body["error"] == "locked"
+    assert answer.body["key"] == "order:1"
+
+
+def test_full_semaphore_is_429():
+    answer = answer_for(LockTimeout("x", key="pdf", timeout_s=1, limit=4))
+    assert answer.status == 429
+    assert answer.body["limit"] == 4
+    assert answer.headers["Retry-After"] == "1"
+
+
+def test_unreachable_is_503_without_the_address():
+    answer = answer_for(ServerUnavailable("cannot reach 10.0.0.7:6388", server="10.0.0.7:6388"))
+    assert answer.status == 503
+    assert "10.0.0.7" not in str(answer.body)
+
+
+def test_other_errors_are_not_answered():
+    assert answer_for(ValueError("bug")) is None
+
+
+def test_rule_matches_and_fills_the_key():
+    rule = Rule("/orders/{order_id}/pay", key="order:{order_id}", methods={"post"})
+    assert rule.match("POST", "/orders/42/pay") == "order:42"
+    assert rule.match("GET", "/orders/42/pay") is None
+    assert rule.match("POST", "/orders/42/pay/extra") is None
+    assert rule.match("POST", "/orders/a b/pay") == "order:a%20b"
+
+
+def test_first_match_and_dict_rules():
+    rules = coerce_rules(
+        [
+            {"path": "/reports/{name}", "key": "report:{name}", "limit": 2},
+            Rule("/{anything}", key="catch-all"),
+        ]
+    )
+    rule, key = first_match(rules, "GET", "/reports/q3")
+    assert (rule.limit, key) == (2, "report:q3")
+    assert first_match(rules, "GET", "/x")[1] == "catch-all"
+    assert first_match(rules, "GET", "/a/b") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"path": "orders/{id}", "key": "o:{id}"}, "must start with '/'"),
+        ({"path": "/orders/{id}", "key": "o:{other}"}, "does not capture"),
+        ({"path": "/x", "key": "has space"}, "whitespace"),
+        ({"path": "/x", "key": "k", "limit": 0}, "limit"),
+    ],
+)
+def test_bad_rules_fail_when_built(kwargs, words):
+    with pytest.raises((InvalidKeyError, ValueError), match=words):
+        Rule(**kwargs)
