@@ -17,11 +17,16 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import dflockd_client
 from dflockd_client import _async as wire
 
-from dflock_integrations.client._connection import Connection, unavailable
-from dflock_integrations.client._lease_state import LeaseState
+from dflock_integrations.client._connection import Connection
+from dflock_integrations.client._lease_state import (
+    LeaseState,
+    connection_survives,
+    raise_failure,
+    worth_retrying,
+)
 from dflock_integrations.client._pool import ServerPool
 from dflock_integrations.client._timing import renew_interval, renew_read_timeout, wire_timeout
-from dflock_integrations.errors import LockLostError, translate_status_error
+from dflock_integrations.errors import LockLostError
 
 if TYPE_CHECKING:
     from dflock_integrations.client._async_client import AsyncDflockClient
@@ -84,10 +89,8 @@ class AsyncLease(LeaseState):
 
         try:
             conn, (token, lease) = await self._exchange(ask)
-        except dflockd_client.DflockdTimeoutError:
-            return False  # the server answered `timeout`: it keeps nothing of ours
         except TimeoutError:
-            return False  # our own cut of a fractional timeout; the connection is closed
+            return False  # the server's `timeout`, or our own cut of a fractional wait
         self._granted(conn, token, lease)
         return True
 
@@ -108,36 +111,21 @@ class AsyncLease(LeaseState):
         return False
 
     async def _exchange(self, ask: Callable[[Connection], Awaitable[T]]) -> tuple[Connection, T]:
-        """Run one request on a pooled connection; retry once if a reused one was stale.
-
-        The retry is safe: when a connection closes the server withdraws everything it
-        had queued or held, so the first attempt cannot leave a grant behind.
-        """
+        """Run one request on a pooled connection; retry once if a reused one was stale."""
         pool = self._connections
         for attempt in (1, 2):
             conn = await pool.checkout()
             try:
                 answer = await ask(conn)
-            except dflockd_client.DflockdTimeoutError:
-                conn.touch()
-                pool.checkin(conn)
-                raise
-            except dflockd_client.DflockdError as exc:
-                conn.touch()
-                pool.checkin(conn)  # a refusal; the connection itself is fine
-                raise translate_status_error(exc, key=self.name) from None
             except BaseException as exc:
-                # Cancelled or cut short mid-request, the connection's state is unknown,
-                # and a grant may have raced in: closing it makes the server drop both.
-                pool.discard(conn)
-                stale = isinstance(exc, ConnectionError | EOFError) and conn.reused
-                if stale and attempt == 1:
-                    continue
-                if isinstance(exc, TimeoutError):
-                    raise  # our own deadline, not the server's fault (TimeoutError is an OSError)
-                if isinstance(exc, OSError | EOFError):
-                    raise unavailable(pool.server, exc) from None
-                raise
+                if connection_survives(exc):
+                    conn.touch()
+                    pool.checkin(conn)
+                else:
+                    pool.discard(conn)
+                    if worth_retrying(exc, reused=conn.reused, attempt=attempt):
+                        continue
+                raise_failure(exc, name=self.name, server=pool.server)
             conn.touch()
             return conn, answer  # the caller now owns the connection
         raise AssertionError("unreachable")  # pragma: no cover
@@ -160,11 +148,7 @@ class AsyncLease(LeaseState):
             pool.discard(conn)
             if isinstance(exc, TimeoutError):
                 return False
-            if isinstance(exc, dflockd_client.DflockdError):
-                raise translate_status_error(exc, key=self.name) from None
-            if isinstance(exc, OSError | EOFError):
-                raise unavailable(pool.server, exc) from None
-            raise
+            raise_failure(exc, name=self.name, server=pool.server)
         self._granted(conn, token, lease)
         return True
 

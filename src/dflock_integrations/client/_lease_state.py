@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
+import dflockd_client
+
+from dflock_integrations.client._connection import unavailable
 from dflock_integrations.client._timing import fence_of
-from dflock_integrations.errors import LockLostError, LockTimeout
+from dflock_integrations.errors import LockLostError, LockTimeout, translate_status_error
 from dflock_integrations.settings import ServerAddress
 
 log = logging.getLogger("dflock_integrations")
@@ -134,3 +137,40 @@ class LeaseState:
             timeout_s=timeout_s,
             limit=self.limit,
         )
+
+
+# -- what a failed request means; the same decisions for both handles ---------------------
+
+
+def connection_survives(exc: BaseException) -> bool:
+    """A complete answer (a refusal, or `timeout`) leaves the connection usable.
+
+    Anything else may have cut a request mid-exchange: the connection's state is
+    unknown and a grant may have raced in, so it must be closed, which makes the
+    server withdraw the waiter and drop the grant.
+    """
+    return isinstance(exc, dflockd_client.DflockdError | dflockd_client.DflockdTimeoutError)
+
+
+def worth_retrying(exc: BaseException, *, reused: bool, attempt: int) -> bool:
+    """A reused pooled connection that turned out closed gets one fresh retry.
+
+    Safe: when a connection closes the server withdraws everything it had queued or
+    held, so the first attempt cannot leave a grant behind.
+    """
+    return attempt == 1 and reused and isinstance(exc, ConnectionError | EOFError)
+
+
+def raise_failure(exc: BaseException, *, name: str, server: ServerAddress) -> NoReturn:
+    """Raise a request's failure in this package's terms.
+
+    Timeouts (the server's `timeout` or our own cut) and cancellation pass as they
+    are; status answers become our error classes; I/O failures ServerUnavailable.
+    """
+    if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
+        raise exc
+    if isinstance(exc, dflockd_client.DflockdError):
+        raise translate_status_error(exc, key=name) from None
+    if isinstance(exc, OSError | EOFError):
+        raise unavailable(server, exc) from None
+    raise exc

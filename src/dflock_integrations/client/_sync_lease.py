@@ -16,12 +16,16 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import dflockd_client
 from dflockd_client import _protocol as proto
 
-from dflock_integrations.client._connection import unavailable
-from dflock_integrations.client._lease_state import LeaseState
+from dflock_integrations.client._lease_state import (
+    LeaseState,
+    connection_survives,
+    raise_failure,
+    worth_retrying,
+)
 from dflock_integrations.client._sync_connection import SyncConnection
 from dflock_integrations.client._sync_pool import SyncServerPool
 from dflock_integrations.client._timing import renew_interval, renew_read_timeout, wire_timeout
-from dflock_integrations.errors import LockLostError, translate_status_error
+from dflock_integrations.errors import LockLostError
 
 if TYPE_CHECKING:
     from dflock_integrations.client._sync_client import SyncDflockClient
@@ -123,11 +127,7 @@ class SyncLease(LeaseState):
             self._pool.discard(conn)
             if isinstance(exc, TimeoutError):
                 return False
-            if isinstance(exc, dflockd_client.DflockdError):
-                raise translate_status_error(exc, key=self.name) from None
-            if isinstance(exc, OSError | EOFError):
-                raise unavailable(self._pool.server, exc) from None
-            raise
+            raise_failure(exc, name=self.name, server=self._pool.server)
         self._granted(conn, token, lease)
         return True
 
@@ -137,28 +137,17 @@ class SyncLease(LeaseState):
             conn = self._pool.checkout()
             try:
                 answer = ask(conn)
-            except dflockd_client.DflockdTimeoutError:
-                conn.touch()
-                self._pool.checkin(conn)
-                raise
-            except dflockd_client.DflockdError as exc:
-                conn.touch()
-                self._pool.checkin(conn)  # a refusal; the connection itself is fine
-                raise translate_status_error(exc, key=self.name) from None
             except BaseException as exc:
-                # Interrupted or failed mid-request (SyncConn has closed the socket):
-                # the server withdraws the waiter and drops a grant that raced in.
-                self._pool.discard(conn)
-                stale = isinstance(exc, ConnectionError | EOFError) and conn.reused
-                if stale and attempt == 1:
-                    continue
-                if isinstance(exc, TimeoutError):
-                    raise
-                if isinstance(exc, OSError | EOFError):
-                    raise unavailable(self._pool.server, exc) from None
-                raise
+                if connection_survives(exc):
+                    conn.touch()
+                    self._pool.checkin(conn)
+                else:
+                    self._pool.discard(conn)
+                    if worth_retrying(exc, reused=conn.reused, attempt=attempt):
+                        continue
+                raise_failure(exc, name=self.name, server=self._pool.server)
             conn.touch()
-            return conn, answer
+            return conn, answer  # the caller now owns the connection
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _granted(self, conn: SyncConnection, token: str, lease: int) -> None:
