@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.views.decorators.debug import sensitive_variables
 
 from dflock_integrations.errors import ConfigurationError
 from dflock_integrations.rules import Rule, coerce_rules
@@ -35,6 +36,8 @@ def setting_name(key: str) -> str:
     return f'{SETTING}["{key}"]'
 
 
+# Its locals hold DFLOCK as written, AUTH_TOKEN included: keep them out of error reports.
+@sensitive_variables()
 def raw_setting() -> Mapping[str, Any] | None:
     """`settings.DFLOCK` as written, or None when the project does not set it.
 
@@ -49,6 +52,8 @@ def raw_setting() -> Mapping[str, Any] | None:
     )
 
 
+# Its locals hold DFLOCK as written, AUTH_TOKEN included: keep them out of error reports.
+@sensitive_variables()
 def build_settings(raw: Mapping[str, Any] | None) -> DflockSettings:
     """`DflockSettings` from a `DFLOCK` dict; errors name the Django key they came from."""
     given = {key for key in raw or () if key in SETTINGS_KEYS}
@@ -92,6 +97,7 @@ class _Cached[T]:
         # pairs one build's source with another build's value.
         self._entry: tuple[Any, T] | None = None
 
+    @sensitive_variables()  # holds DFLOCK as written, AUTH_TOKEN included
     def get(self) -> T:
         raw = raw_setting()
         entry = self._entry
