@@ -1,6 +1,8 @@
 """The sync twin, several servers, and agreement with the official dflockd-client."""
 
 import os
+import select
+import signal
 import threading
 
 import dflockd_client
@@ -88,6 +90,47 @@ def test_forked_child_gets_its_own_connections(dflock_client):
     assert result == b"\x00"
     with dflock_client.lock("parent") as lock:  # the parent's pool still works
         assert lock.held
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_fork_while_another_thread_holds_the_clients_guard_does_not_hang_the_child(
+    dflock_settings,
+):
+    """A Celery worker forks replacement children while its own threads use the client."""
+    client = SyncDflockClient(dflock_settings)
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_guard():
+        with client._guard:
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold_the_guard)
+    thread.start()
+    try:
+        assert holding.wait(5)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with client.lock("after-fork") as lock:
+                    code = 0 if lock.held else 1
+            finally:
+                os.write(write_end, bytes([code]))
+                os._exit(0)
+        os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], 10)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert ready, "the child hung on a lock a parent thread held at the fork"
+        assert os.read(read_end, 1) == b"\x00"
+    finally:
+        done.set()
+        thread.join()
+        client.close()
 
 
 @pytest.fixture

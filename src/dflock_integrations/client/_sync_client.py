@@ -5,13 +5,14 @@ renewal thread per client), because a lock cycle is the hot path. Signals, stats
 and pings run the async client on a private event loop thread (`_portal`): the
 listener logic exists once, and those calls are not latency-critical. After
 `fork()` the child builds its own connections, threads and loop on first use; it
-never touches the parent's sockets.
+never touches the parent's sockets, nor a lock a parent thread held at the fork.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -39,16 +40,19 @@ class SyncDflockClient(ClientBase["SyncLock", "SyncSemaphore"]):
         self._client: AsyncDflockClient | None = None
         self._pools: dict[ServerAddress, SyncServerPool] = {}
         self._renewal: Renewer | None = None
+        _live_clients.add(self)
 
     def _check_fork(self) -> None:
         """After fork(), forget the parent's connections, threads and loop (do not close them)."""
-        pid = os.getpid()
-        if self._pid != pid:
+        if self._pid != os.getpid():
             with self._guard:
-                if self._pid != pid:
-                    self._portal = self._client = self._renewal = None
-                    self._pools = {}
-                    self._pid = pid
+                self._forget_parent()
+
+    def _forget_parent(self) -> None:
+        if self._pid != os.getpid():
+            self._portal = self._client = self._renewal = None
+            self._pools = {}
+            self._pid = os.getpid()
 
     def _runtime(self) -> tuple[Portal, AsyncDflockClient]:
         self._check_fork()
@@ -189,3 +193,20 @@ class SyncSemaphore(SyncLease):
 
 SyncDflockClient._lock_class = SyncLock
 SyncDflockClient._semaphore_class = SyncSemaphore
+
+
+_live_clients: weakref.WeakSet[SyncDflockClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A parent thread may have held a client's guard at the instant of fork() (a
+    # Celery worker forks a replacement child while its own threads emit); the
+    # child's copy of that lock would stay held forever. The child is still
+    # single-threaded here, so fresh locks are safe to put in.
+    for client in list(_live_clients):
+        client._guard = threading.Lock()
+        client._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
