@@ -1,0 +1,69 @@
+"""FastAPI integration: lock and semaphore dependencies, plus the Starlette pieces.
+
+    app = FastAPI(lifespan=dflock_lifespan())
+    install_exception_handlers(app)
+    order_lock = dflock_lock("order:{order_id}")
+
+    @app.post("/orders/{order_id}/pay")
+    async def pay(order_id: str, lease: Annotated[HeldLease, Depends(order_lock)]) -> dict:
+        return await charge(order_id, fence=lease.fence)
+
+See docs/fastapi.md.
+"""
+
+from __future__ import annotations
+
+try:
+    import fastapi
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "dflock_integrations.fastapi needs FastAPI: pip install dflock-integrations[fastapi]"
+    ) from None
+
+import inspect as _inspect
+
+if "scope" not in _inspect.signature(fastapi.Depends).parameters:  # pragma: no cover
+    raise ImportError(
+        f"dflock_integrations.fastapi needs FastAPI >= 0.121 (Depends(scope=...)); "
+        f"found {fastapi.__version__}: pip install -U 'fastapi>=0.121'"
+    )
+
+from dflock_integrations.fastapi._dependencies import (
+    HeldLease,
+    KeySource,
+    LeaseDependency,
+    SkippedLease,
+    dflock_lock,
+    dflock_semaphore,
+)
+from dflock_integrations.starlette import (
+    DflockMiddleware,
+    Rule,
+    SignalStreamResponse,
+    channel_event,
+    dflock_exception_handler,
+    dflock_lifespan,
+    get_dflock_client,
+    install_exception_handlers,
+    json_answer,
+    locking_enabled,
+)
+
+__all__ = [
+    "DflockMiddleware",
+    "HeldLease",
+    "KeySource",
+    "LeaseDependency",
+    "Rule",
+    "SignalStreamResponse",
+    "SkippedLease",
+    "channel_event",
+    "dflock_exception_handler",
+    "dflock_lifespan",
+    "dflock_lock",
+    "dflock_semaphore",
+    "get_dflock_client",
+    "install_exception_handlers",
+    "json_answer",
+    "locking_enabled",
+]

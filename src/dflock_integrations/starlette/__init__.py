@@ -1,0 +1,44 @@
+"""Starlette integration: client life cycle, failure answers, middleware and signal streams.
+
+    app = Starlette(
+        routes=routes,
+        lifespan=dflock_lifespan(),
+        middleware=[Middleware(DflockMiddleware, rules=[Rule("/orders/{id}", "order:{id}")])],
+    )
+
+FastAPI users import the same names (and the dependencies) from
+`dflock_integrations.fastapi`. See docs/fastapi.md.
+"""
+
+from __future__ import annotations
+
+try:
+    import starlette  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "dflock_integrations.starlette needs Starlette: pip install dflock-integrations[fastapi]"
+    ) from None
+
+from dflock_integrations.rules import Rule
+from dflock_integrations.starlette._answers import (
+    dflock_exception_handler,
+    install_exception_handlers,
+    json_answer,
+)
+from dflock_integrations.starlette._lifespan import dflock_lifespan
+from dflock_integrations.starlette._middleware import DflockMiddleware
+from dflock_integrations.starlette._sse import SignalStreamResponse, channel_event
+from dflock_integrations.starlette._state import get_dflock_client, locking_enabled
+
+__all__ = [
+    "DflockMiddleware",
+    "Rule",
+    "SignalStreamResponse",
+    "channel_event",
+    "dflock_exception_handler",
+    "dflock_lifespan",
+    "get_dflock_client",
+    "install_exception_handlers",
+    "json_answer",
+    "locking_enabled",
+]

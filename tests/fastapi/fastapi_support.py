@@ -1,0 +1,91 @@
+"""Shared by the FastAPI/Starlette tests: live uvicorn, dflock server views, raw sockets."""
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+
+STARTUP_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+@contextlib.contextmanager
+def run_uvicorn(app) -> Iterator[str]:
+    """Serve `app` from a thread; yield its base URL once uvicorn says it has started."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,  # the OS picks a free port; read back below
+        lifespan="on",
+        log_config=None,  # leave logging to pytest
+        timeout_graceful_shutdown=2,  # open event streams must not hold shutdown up
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn stopped during start-up; see the log above")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"uvicorn did not start within {STARTUP_TIMEOUT_S} s")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT_S)
+        if thread.is_alive():
+            raise RuntimeError(f"uvicorn did not stop within {SHUTDOWN_TIMEOUT_S} s")
+
+
+async def stats_entry(client, key: str) -> dict | None:
+    """The server's entry for `key` (the test's prefix added), or None when nobody holds it."""
+    return (await client.stats()).find(client.settings.key_prefix + key)
+
+
+async def waiters(client, key: str) -> int:
+    entry = await stats_entry(client, key)
+    return 0 if entry is None else entry["waiters"]
+
+
+async def is_free(client, key: str) -> bool:
+    return await stats_entry(client, key) is None
+
+
+class RawRequest:
+    """An HTTP request on a bare socket, so a test can drop the connection at will."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def send(cls, base_url: str, path: str, *, method: str = "GET") -> "RawRequest":
+        url = httpx.URL(base_url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        head = f"{method} {path} HTTP/1.1\r\nHost: {url.host}\r\nContent-Length: 0\r\n\r\n"
+        writer.write(head.encode())
+        await writer.drain()
+        return cls(reader, writer)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+def closed_address() -> str:
+    """host:port where nothing listens (a port the OS just handed out and took back)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"

@@ -1,0 +1,41 @@
+"""The public names of the FastAPI and Starlette modules are pinned."""
+
+import dflock_integrations.fastapi as fastapi_module
+import dflock_integrations.starlette as starlette_module
+
+STARLETTE_NAMES = [
+    "DflockMiddleware",
+    "Rule",
+    "SignalStreamResponse",
+    "channel_event",
+    "dflock_exception_handler",
+    "dflock_lifespan",
+    "get_dflock_client",
+    "install_exception_handlers",
+    "json_answer",
+    "locking_enabled",
+]
+
+
+def test_starlette_names():
+    assert sorted(starlette_module.__all__) == STARLETTE_NAMES
+    for name in starlette_module.__all__:
+        assert hasattr(starlette_module, name)
+
+
+def test_fastapi_names_add_the_dependencies():
+    assert sorted(fastapi_module.__all__) == sorted(
+        [
+            *STARLETTE_NAMES,
+            "HeldLease",
+            "KeySource",
+            "LeaseDependency",
+            "SkippedLease",
+            "dflock_lock",
+            "dflock_semaphore",
+        ]
+    )
+    for name in fastapi_module.__all__:
+        assert getattr(fastapi_module, name) is getattr(
+            starlette_module, name, getattr(fastapi_module, name)
+        )
