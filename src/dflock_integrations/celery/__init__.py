@@ -1,0 +1,54 @@
+"""Celery integration: one running instance per key, semaphore slots, outcome signals.
+
+    app = Celery("shop")
+    install_outcome_signals(app)          # optional: signals for every task
+
+    @app.task(bind=True)
+    @single_instance("report:{report_id}", on_locked="skip")
+    def build_report(self, report_id): ...
+
+    @app.task
+    @dflock_semaphore("pdf-render", limit=4)
+    def render_pdf(document_id): ...
+
+See docs/celery.md.
+"""
+
+from __future__ import annotations
+
+try:
+    import celery  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "dflock_integrations.celery needs Celery: pip install dflock-integrations[celery]"
+    ) from None
+
+from dflock_integrations.celery._config import close_clients, get_client, get_settings
+from dflock_integrations.celery._decorators import (
+    current_lease,
+    current_leases,
+    dflock_semaphore,
+    ensure_held,
+    single_instance,
+)
+from dflock_integrations.celery._outcomes import (
+    OUTCOMES,
+    install_outcome_signals,
+    outcome_channel,
+)
+from dflock_integrations.celery._sender import flush_outcome_signals
+
+__all__ = [
+    "OUTCOMES",
+    "close_clients",
+    "current_lease",
+    "current_leases",
+    "dflock_semaphore",
+    "ensure_held",
+    "flush_outcome_signals",
+    "get_client",
+    "get_settings",
+    "install_outcome_signals",
+    "outcome_channel",
+    "single_instance",
+]

@@ -1,0 +1,140 @@
+"""The app's dflock settings, and the one client each process shares per app.
+
+Settings are `DflockSettings` from `DFLOCK_*` variables and `.env`, overridden by
+`app.conf.dflock` (a dict of field names, or a `DflockSettings`). Both are read on
+first use in a process, never at import, so a worker's prefork children each build
+their own client (and connections) after the fork.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from celery._state import get_current_app
+
+from dflock_integrations.celery._sender import sender
+from dflock_integrations.client import SyncDflockClient
+from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.settings import DflockSettings
+
+CONF_KEY = "dflock"
+SETTINGS_FIELDS = frozenset(DflockSettings.model_fields)
+
+_ENV_NAME = re.compile(r"\bDFLOCK_([A-Z0-9_]+)\b")
+
+
+def conf_name(field: str) -> str:
+    """How a field is written in the Celery configuration: `app.conf.dflock["lease_ttl_s"]`."""
+    return f'app.conf.{CONF_KEY}["{field}"]'
+
+
+def raw_conf(app: Any) -> object:
+    """`app.conf.dflock` as written (`DFLOCK` in an upper-case config object), or None."""
+    conf = app.conf
+    raw = conf.get(CONF_KEY)
+    return conf.get(CONF_KEY.upper()) if raw is None else raw
+
+
+def build_settings(raw: object) -> DflockSettings:
+    """`DflockSettings` from `app.conf.dflock`; errors name the key they came from."""
+    if raw is None:
+        return DflockSettings()
+    if isinstance(raw, DflockSettings):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(
+            f"app.conf.{CONF_KEY} must be a dict such as {{'servers': '127.0.0.1:6388'}} "
+            f"or a DflockSettings, got {type(raw).__name__}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        field = str(key).lower()
+        if field not in SETTINGS_FIELDS:
+            raise ConfigurationError(
+                f"{conf_name(str(key))} is not a dflock setting; expected one of "
+                f"{', '.join(sorted(SETTINGS_FIELDS))}"
+            )
+        values[field] = value
+    try:
+        return DflockSettings(**values)
+    except ConfigurationError as exc:
+        # Values given in app.conf are named as written there; the rest came from
+        # the environment and keep their variable names.
+        given = {field.upper() for field in values}
+        message = _ENV_NAME.sub(
+            lambda m: conf_name(m[1].lower()) if m[1] in given else m[0], str(exc)
+        )
+        raise ConfigurationError(message) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    source: object  # a copy of app.conf.dflock as the client was built from it
+    client: SyncDflockClient
+
+
+_lock = threading.Lock()
+_entries: weakref.WeakKeyDictionary[Any, _Entry] = weakref.WeakKeyDictionary()
+
+
+def _fresh_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # it may have been held by a parent thread at the fork
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
+def _app_or_current(app: Any) -> Any:
+    return get_current_app() if app is None else app
+
+
+def get_settings(app: Any = None) -> DflockSettings:
+    """The `DflockSettings` in force for `app` (default: the current Celery app)."""
+    return get_client(app).settings
+
+
+def get_client(app: Any = None) -> SyncDflockClient:
+    """This process's `SyncDflockClient` for `app` (default: the current Celery app).
+
+    Built on first use from the environment and `app.conf.dflock`, and rebuilt when
+    `app.conf.dflock` changes. Thread-safe and fork-safe: a prefork child opens its own
+    connections on first use. Tasks may use it for their own locks and signals.
+    """
+    app = _app_or_current(app)
+    raw = raw_conf(app)
+    entry = _entries.get(app)
+    if entry is not None and entry.source == raw:
+        return entry.client
+    with _lock:
+        entry = _entries.get(app)
+        if entry is not None and entry.source == raw:
+            return entry.client
+        fresh = SyncDflockClient(build_settings(raw))
+        _entries[app] = _Entry(copy.deepcopy(raw), fresh)
+    if entry is not None:
+        _retire(entry.client)
+    return fresh
+
+
+def close_clients() -> None:
+    """Close every client this process built (idle connections and helper threads)."""
+    with _lock:
+        entries = list(_entries.values())
+        _entries.clear()
+    for entry in entries:
+        _retire(entry.client)
+
+
+def _retire(client: SyncDflockClient) -> None:
+    # Signals queued for this client go out before it closes; a client closed under
+    # an emit in flight would leave the sender thread waiting for an answer forever.
+    sender.flush()
+    client.close()

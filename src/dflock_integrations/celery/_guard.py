@@ -1,0 +1,161 @@
+"""What one decorator asks for: a key, a lock or a semaphore, and what to do when busy.
+
+Checked when the decorator is applied (at import), so a bad option or a template
+field the task does not have fails the import, never a run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast
+
+from dflock_integrations.client import SyncDflockClient, SyncLease
+from dflock_integrations.client._base import check_limit
+from dflock_integrations.errors import InvalidKeyError, LockTimeout
+from dflock_integrations.keys import KeyTemplate
+from dflock_integrations.settings import DflockSettings
+
+OnBusy = Literal["skip", "retry", "wait", "raise"]
+OnLocked = Literal["skip", "retry", "wait", "raise"]
+OnFull = Literal["retry", "skip", "raise"]
+KeyFunction = Callable[..., str]
+
+ON_LOCKED: Final[tuple[OnLocked, ...]] = ("skip", "retry", "wait", "raise")
+ON_FULL: Final[tuple[OnFull, ...]] = ("retry", "skip", "raise")
+# Seconds before a task that found its key busy (or the server down) runs again.
+DEFAULT_RETRY_COUNTDOWN_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """One `@single_instance` (limit None) or `@dflock_semaphore` applied to a task."""
+
+    key: KeyTemplate | KeyFunction | None  # None: the task's name
+    limit: int | None
+    on_busy: OnBusy
+    acquire_timeout_s: float | None
+    lease_ttl_s: int | None
+    retry_countdown_s: float
+    emit: bool
+
+    @property
+    def decorator(self) -> str:
+        return "@single_instance" if self.limit is None else "@dflock_semaphore"
+
+    def wait_s(self, settings: DflockSettings) -> float:
+        """How long to wait for a grant, in FIFO order."""
+        if self.acquire_timeout_s is not None:
+            return self.acquire_timeout_s
+        # A lock decides at once unless told to wait; a semaphore slot is worth a wait.
+        if self.limit is None and self.on_busy != "wait":
+            return 0.0
+        return settings.acquire_timeout_s
+
+    def key_for(
+        self,
+        task_name: str,
+        arguments: Callable[[], Mapping[str, Any]],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> str:
+        """The key for one run: the task's name, the filled template, or the function's."""
+        if self.key is None:
+            return task_name
+        if isinstance(self.key, KeyTemplate):
+            return self.key.render(arguments() if self.key.fields else {})
+        key = self.key(*args, **kwargs)
+        if not isinstance(key, str):
+            raise InvalidKeyError(
+                f"the key function of {self.decorator} returned {type(key).__name__}, not str"
+            )
+        return key
+
+    def handle(self, client: SyncDflockClient, key: str) -> SyncLease:
+        if self.limit is None:
+            return client.lock(key, lease_ttl_s=self.lease_ttl_s)
+        return client.semaphore(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
+
+    def busy_error(self, key: str, timeout_s: float) -> LockTimeout:
+        what = "lock" if self.limit is None else f"semaphore slot (limit {self.limit})"
+        return LockTimeout(
+            f"{what} {key!r} not granted within {timeout_s:g} s",
+            key=key,
+            timeout_s=timeout_s,
+            limit=self.limit,
+        )
+
+
+def make_guard(
+    decorator: str,
+    key: object,
+    *,
+    limit: int | None,
+    on_busy: str,
+    allowed: tuple[str, ...],
+    acquire_timeout_s: float | None,
+    lease_ttl_s: int | None,
+    retry_countdown_s: float,
+    emit: bool,
+) -> Guard:
+    """A validated `Guard`; every error names the decorator and the option."""
+    if on_busy not in allowed:
+        option = "on_locked" if limit is None else "on_full"
+        raise ValueError(f"{decorator}: {option} must be one of {allowed}, got {on_busy!r}")
+    checked_key: KeyTemplate | KeyFunction | None
+    if key is None:
+        checked_key = None
+    elif isinstance(key, str):
+        checked_key = KeyTemplate(key)
+    elif callable(key):
+        checked_key = key
+    else:
+        raise InvalidKeyError(
+            f"{decorator}: key must be None, a template such as 'report:{{report_id}}' "
+            f"or a function, got {type(key).__name__}"
+        )
+    if acquire_timeout_s is not None and not _non_negative(acquire_timeout_s):
+        raise ValueError(f"{decorator}: acquire_timeout_s must be >= 0, got {acquire_timeout_s!r}")
+    if lease_ttl_s is not None and (
+        isinstance(lease_ttl_s, bool) or not isinstance(lease_ttl_s, int) or lease_ttl_s < 1
+    ):
+        raise ValueError(
+            f"{decorator}: lease_ttl_s must be a whole number of seconds >= 1, got {lease_ttl_s!r}"
+        )
+    if not _non_negative(retry_countdown_s):
+        raise ValueError(f"{decorator}: retry_countdown_s must be >= 0, got {retry_countdown_s!r}")
+    if not isinstance(emit, bool):
+        raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
+    return Guard(
+        key=checked_key,
+        limit=None if limit is None else check_limit(limit),
+        on_busy=cast(OnBusy, on_busy),  # checked against `allowed` above
+        acquire_timeout_s=None if acquire_timeout_s is None else float(acquire_timeout_s),
+        lease_ttl_s=lease_ttl_s,
+        retry_countdown_s=float(retry_countdown_s),
+        emit=emit,
+    )
+
+
+def check_fields(guard: Guard, signature: inspect.Signature, function: Callable[..., Any]) -> None:
+    """A template may name only the task's parameters (any name if it takes **kwargs)."""
+    if not isinstance(guard.key, KeyTemplate):
+        return
+    parameters = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    missing = [field for field in guard.key.fields if field not in parameters]
+    if missing:
+        raise InvalidKeyError(
+            f"{guard.decorator}: key template {guard.key.template!r} names {missing[0]!r}, "
+            f"which is not a parameter of {function.__qualname__}{signature}"
+        )
+
+
+def _non_negative(value: object) -> bool:
+    """A finite number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value >= 0
