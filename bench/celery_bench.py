@@ -7,13 +7,13 @@ Two measurements, against one `dflock serve` process on loopback:
   concurrency 1 (Redis broker on 127.0.0.1:6379 if it answers, else the filesystem
   transport); the difference of wall time per task is what a user would see.
 
-Run: `.venv/bin/python bench/celery_bench.py` (writes docs/bench-celery.md).
+Run alone: `.venv/bin/python bench/celery_bench.py` (prints the tables); `./dev bench`
+puts them in docs/benchmarks.md.
 This module is also the worker's app (`celery -A bench.celery_bench worker`).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import statistics
@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from celery.app.base import Celery
 
-from bench._harness import machine, server_process
+from bench._harness import server_process
 from dflock_integrations.celery import (
     close_clients,
     dflock_semaphore,
@@ -40,7 +40,6 @@ from dflock_integrations.celery import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "bench-celery.md"
 CONF_ENV = "DFLOCK_CELERY_BENCH_CONF"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 IN_PROCESS_RUNS = 2000
@@ -267,13 +266,12 @@ def report(progress: Callable[[str], None] = lambda _: None) -> str:
         progress("through a worker ...")
         broker, per_task = run_worker(address)
     lines = [
-        "# Celery decorators: per-task overhead",
+        "## Celery: per-task overhead of the decorators",
         "",
-        f"Measured {datetime.date.today()} on {machine()}. Reproduce with "
-        "`.venv/bin/python bench/celery_bench.py`. One `dflock serve` process on loopback; "
-        "uncontended keys, so this is the cost of the machinery, not of waiting.",
+        "One `dflock serve` process on loopback; uncontended keys, so this is the cost of "
+        "the machinery, not of waiting.",
         "",
-        f"## In process: `task.apply()`, {IN_PROCESS_RUNS} runs per kind in {ROUNDS} "
+        f"### In process: `task.apply()`, {IN_PROCESS_RUNS} runs per kind in {ROUNDS} "
         "interleaved rounds",
         "",
         "`apply()` runs Celery's tracer in this process; the difference from the undecorated "
@@ -282,7 +280,7 @@ def report(progress: Callable[[str], None] = lambda _: None) -> str:
         "",
         *_in_process_table(in_process),
         "",
-        f"## Through a worker: {WORKER_TASKS} tasks per kind, {WORKER_ROUNDS} interleaved rounds",
+        f"### Through a worker: {WORKER_TASKS} tasks per kind, {WORKER_ROUNDS} interleaved rounds",
         "",
         f"A prefork worker with concurrency 1 on the {broker}; all tasks of a kind are sent "
         "at once and the wall time until the last result is divided by their number. Broker "
@@ -294,9 +292,7 @@ def report(progress: Callable[[str], None] = lambda _: None) -> str:
 
 
 def main() -> int:
-    text = report(lambda step: print(step, file=sys.stderr, flush=True))
-    OUT.write_text(text + "\n", encoding="utf-8")
-    print(text)
+    print(report(lambda step: print(step, file=sys.stderr, flush=True)))
     return 0
 
 

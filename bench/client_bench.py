@@ -152,20 +152,25 @@ def _table(samples: dict[str, list[float]], baseline: str, pooled: str, peer: st
     return lines
 
 
-def report() -> str:
+def measure() -> dict[str, dict[str, list[float]]]:
+    """Seconds per cycle of every contender, asyncio and blocking, against one server."""
     with server_process() as address:
-        async_samples = asyncio.run(run_async(address))
-        sync_samples = run_sync(address)
+        return {"asyncio": asyncio.run(run_async(address)), "blocking": run_sync(address)}
+
+
+def render(samples: dict[str, dict[str, list[float]]]) -> str:
     lines = [
         "## Lock cycle: pooled client vs peers",
         "",
         f"{CYCLES} uncontended acquire+release cycles per contender, in {ROUNDS} interleaved "
         "rounds, against one `dflock serve` process on loopback.",
         "",
+        "![p50 of one uncontended lock cycle, asyncio](img/lock-cycle.svg)",
+        "",
         "### asyncio",
         "",
         *_table(
-            async_samples,
+            samples["asyncio"],
             "raw low-level calls, one open connection",
             "AsyncDflockClient.lock (pooled)",
             "dflockd-client AsyncDistributedLock",
@@ -174,13 +179,17 @@ def report() -> str:
         "### blocking",
         "",
         *_table(
-            sync_samples,
+            samples["blocking"],
             "raw low-level calls, one open connection (sync)",
             "SyncDflockClient.lock (pooled)",
             "dflockd-client SyncDistributedLock",
         ),
     ]
     return "\n".join(lines)
+
+
+def report() -> str:
+    return render(measure())
 
 
 if __name__ == "__main__":

@@ -7,14 +7,13 @@ a thread and timing the raw pooled lock cycle (`AsyncDflockClient` acquire+relea
 on one key); and a load process (this script with `--load`) sending requests one at
 a time over a keep-alive httpx connection, alternating the unlocked and the locked
 route (the same endpoint but for the dependency). Short rounds of load and of raw
-cycles alternate, so drift in machine load hits all three alike. Results go to
-docs/bench-fastapi.md.
+cycles alternate, so drift in machine load hits all three alike. `./dev bench` puts
+the table in docs/benchmarks.md; run alone, it prints it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import subprocess
 import sys
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-from bench._harness import Summary, machine, server_process  # noqa: E402
+from bench._harness import Summary, server_process  # noqa: E402
 from dflock_integrations import AsyncDflockClient  # noqa: E402
 from dflock_integrations.fastapi import HeldLease, dflock_lifespan, dflock_lock  # noqa: E402
 from fastapi import Depends, FastAPI  # noqa: E402
@@ -37,8 +36,6 @@ PAIRS = 200  # requests per route in each round
 CYCLES = 200  # raw lock cycles in each round
 ROUNDS = 25
 WARMUP = 300  # requests per route, and raw cycles, before measuring
-OUT = ROOT / "docs" / "bench-fastapi.md"
-COMMAND = ".venv/bin/python bench/fastapi_bench.py"
 
 # At module level: FastAPI resolves the (string) annotations below in this module's globals.
 item_lock = dflock_lock("item:{item}")
@@ -167,7 +164,7 @@ def run() -> dict[str, list[float]]:
         return asyncio.run(measure(address, base_url))
 
 
-def report(samples: dict[str, list[float]]) -> str:
+def table(samples: dict[str, list[float]]) -> str:
     plain = Summary.of("unlocked route", samples["plain"])
     locked = Summary.of("locked route", samples["locked"])
     after = Summary.of("locked route, released after the response", samples["after"])
@@ -201,29 +198,33 @@ def report(samples: dict[str, list[float]]) -> str:
     )
 
 
-def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--load":
-        serve_load(sys.argv[2])
-        return 0
-    table = report(run())
-    page = "\n\n".join(
+def render(samples: dict[str, list[float]]) -> str:
+    return "\n\n".join(
         [
-            "# Benchmark: FastAPI lock dependency",
-            f"Measured {datetime.date.today()} on {machine()}. Reproduce with `{COMMAND}`.",
+            "## FastAPI: what a lock dependency adds to a route",
             "The latency an uncontended `Depends(dflock_lock(...))` adds to a route, against "
             "the same route without it, and the raw pooled lock cycle measured in the same run. "
             "`dflock serve` runs in its own process, uvicorn (h11, asyncio) serves the app in "
-            "this one, and the load comes from a child process sending one request at a time "
-            "over a keep-alive connection, alternating the routes.",
+            "the benchmark's process, and the load comes from a child process sending one "
+            "request at a time over a keep-alive connection, alternating the routes.",
             "By default the dependency releases before the response goes out, so a client's "
             "next request never finds its own previous lock: the release round trip is part "
             "of the response time. `hold_for_stream=True` releases after the response is sent, "
             "which takes that round trip off the response path.",
-            table,
+            table(samples),
         ]
     )
-    OUT.write_text(page + "\n", encoding="utf-8")
-    print(table)
+
+
+def report() -> str:
+    return render(run())
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--load":
+        serve_load(sys.argv[2])
+        return 0
+    print(report())
     return 0
 
 
