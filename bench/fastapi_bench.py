@@ -26,12 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
+from fastapi import Depends, FastAPI, Request  # noqa: E402
+
 from bench._harness import Summary, server_process  # noqa: E402
 from dflock_integrations import AsyncDflockClient  # noqa: E402
 from dflock_integrations.fastapi import HeldLease, dflock_lifespan, dflock_lock  # noqa: E402
-from fastapi import Depends, FastAPI  # noqa: E402
 
-ROUTES = ("plain", "locked", "after")
+ROUTES = ("plain", "locked", "inline", "after")
 PAIRS = 200  # requests per route in each round
 CYCLES = 200  # raw lock cycles in each round
 ROUNDS = 25
@@ -53,6 +54,12 @@ def build_app(address: str) -> FastAPI:
     @app.get("/locked/{item}")
     async def locked(item: str, lease: Annotated[HeldLease, Depends(item_lock)]) -> dict[str, str]:
         return {"item": item}
+
+    @app.get("/inline/{item}")
+    async def inline(item: str, request: Request) -> dict[str, str]:
+        # The floor for any dependency: the same lock cycle written in the endpoint.
+        async with request.state.dflock_client.lock(f"inline:{item}"):
+            return {"item": item}
 
     @app.get("/after/{item}")
     async def after(
@@ -168,6 +175,7 @@ def table(samples: dict[str, list[float]]) -> str:
     plain = Summary.of("unlocked route", samples["plain"])
     locked = Summary.of("locked route", samples["locked"])
     after = Summary.of("locked route, released after the response", samples["after"])
+    inline = Summary.of("lock cycle written in the endpoint", samples["inline"])
     raw = Summary.of("raw pooled lock cycle", samples["raw"])
     added_p50 = locked.p50_us - plain.p50_us
     added_p99 = locked.p99_us - plain.p99_us
@@ -182,6 +190,10 @@ def table(samples: dict[str, list[float]]) -> str:
             f"| GET /locked/1 (`Depends(dflock_lock(...))`) | {locked.p50_us:.0f} "
             f"| {locked.p99_us:.0f} |",
             f"| **added by the lock** (locked - plain) | **{added_p50:.0f}** | {added_p99:.0f} |",
+            f"| GET /inline/1 (the same cycle written in the endpoint) | {inline.p50_us:.0f} "
+            f"| {inline.p99_us:.0f} |",
+            f"| added by the inline cycle (inline - plain) | {inline.p50_us - plain.p50_us:.0f} "
+            f"| {inline.p99_us - plain.p99_us:.0f} |",
             f"| GET /after/1 (`dflock_lock(..., hold_for_stream=True)`) | {after.p50_us:.0f} "
             f"| {after.p99_us:.0f} |",
             f"| **added, released after the response** (after - plain) | **{after_p50:.0f}** "

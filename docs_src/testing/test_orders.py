@@ -21,4 +21,6 @@ if __name__ == "__main__":  # the docs' test suite runs this file through pytest
     import os
     import sys
 
-    os.execv(sys.executable, [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"])
+    os.execv(
+        sys.executable, [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"]
+    )

@@ -446,7 +446,8 @@ def test_outcome_signals_of_other_apps_stay_off(app, dflock_settings, dflock_cli
 
     with dflock_client.listen("celery.>") as sub:
         mine.delay()
-        marker.delay()  # emits synchronously: had `mine` announced, it would come first
+        # Signals leave in order (one sender queue): had `mine` announced, it came first.
+        marker.delay()
         sig = sub.get(timeout_s=5)
     assert sig is not None
     assert sig.channel == "celery.succeeded." + marker.name

@@ -18,9 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for dflock_testsite
 
 
 def pytest_configure(config):
-    from django.conf import settings
-
     import django
+    from django.conf import settings
 
     if not settings.configured:
         from dflock_testsite import settings as site

@@ -12,6 +12,7 @@ import time
 from typing import Annotated
 
 import pytest
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi_support import RawRequest, closed_address, is_free, stats_entry, waiters
 
@@ -22,7 +23,6 @@ from dflock_integrations.fastapi import (
     dflock_semaphore,
     install_exception_handlers,
 )
-from fastapi import Depends, FastAPI, Request
 
 from helpers import eventually
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi_support import is_free, stats_entry
 
@@ -18,7 +19,6 @@ from dflock_integrations.fastapi import (
     get_dflock_client,
     install_exception_handlers,
 )
-from fastapi import APIRouter, Depends, FastAPI, Request
 
 from helpers import eventually
 
@@ -134,6 +134,16 @@ async def test_a_key_function_may_be_sync_or_async(serve, http, dflock_settings)
     base = serve(app)
     answer = await http.get(f"{base}/me", headers={"x-user": "ann", "x-tenant": "acme"})
     assert answer.json() == ["user:ann", "tenant:acme", 2]
+
+
+async def test_a_key_function_returning_an_unusable_key_names_itself():
+    def by_header(request):
+        return "user " + request.headers["x-user"]  # a space: not a key
+
+    dependency = dflock_lock(by_header)
+    request = Request({"type": "http", "headers": [(b"x-user", b"ann")]})
+    with pytest.raises(InvalidKeyError, match=r"by_header.*KeyTemplate"):
+        await dependency.key_for(request, {})
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 
 import pytest
+from fastapi import FastAPI
 from fastapi_support import RawRequest, closed_address, is_free, stats_entry, waiters
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,7 +14,6 @@ from starlette.routing import Route
 
 from dflock_integrations import AsyncDflockClient, InvalidKeyError
 from dflock_integrations.starlette import DflockMiddleware, Rule, dflock_lifespan
-from fastapi import FastAPI
 
 from helpers import eventually
 

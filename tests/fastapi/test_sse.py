@@ -1,11 +1,11 @@
 """SignalStreamResponse: signals reach the browser as Server-Sent Events; listeners go with it."""
 
 import pytest
+from fastapi import FastAPI, Request
 from fastapi_support import closed_address
 
 from dflock_integrations import AsyncDflockClient, InvalidKeyError, Signal
 from dflock_integrations.fastapi import SignalStreamResponse, dflock_lifespan
-from fastapi import FastAPI, Request
 
 from helpers import eventually
 

@@ -34,7 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from dflock_integrations.client import AsyncDflockClient, AsyncLease
 from dflock_integrations.errors import InvalidKeyError
-from dflock_integrations.keys import KeyTemplate
+from dflock_integrations.keys import KeyTemplate, check_key
 from dflock_integrations.starlette._state import client_in, locking_enabled
 from dflock_integrations.starlette._waiting import (
     CLIENT_CLOSED_REQUEST,
@@ -145,7 +145,15 @@ class LeaseDependency:
             key = await key
         if not isinstance(key, str):
             raise TypeError(f"key function {self.key!r} returned {key!r}, not a str")
-        return key
+        try:
+            return check_key(key)
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(
+                f"key function {getattr(self.key, '__qualname__', self.key)!r} returned an "
+                f"unusable key: {exc}. Build keys from request values with "
+                "KeyTemplate(...).render(...) or dflock_integrations.keys.encode_value(), which "
+                "make any value safe"
+            ) from None
 
     def handle(self, client: AsyncDflockClient, key: str) -> AsyncLease:
         options: dict[str, Any] = {
