@@ -1,6 +1,11 @@
 """What fails at import (decorator options, templates, settings) and the public names."""
 
+import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from celery.app.base import Celery
@@ -17,6 +22,8 @@ from dflock_integrations.celery import (
 )
 from dflock_integrations.errors import ConfigurationError, InvalidKeyError
 from dflock_integrations.settings import DflockSettings
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -196,3 +203,19 @@ def test_settings_are_read_when_used_not_at_import():
     # Decorating read nothing: the configuration may come afterwards.
     fresh.conf.dflock = {"key_prefix": "late."}
     assert get_settings(fresh).key_prefix == "late."
+
+
+def test_a_worker_with_unusable_settings_refuses_to_start(celery_conf, tmp_path):
+    """Bad settings stop the worker at start, not its first decorated task."""
+    env = {
+        **os.environ,
+        "DFLOCK_CELERY_TEST_CONF": json.dumps(celery_conf),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+        "DFLOCK_LEASE_TTL_S": "soon",
+    }
+    command = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "solo"]
+    command += ["-Q", f"never-{uuid.uuid4().hex[:6]}", "--without-gossip", "--without-mingle"]
+    run = subprocess.run(command, cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 78, run.stderr[-2000:]
+    assert "DFLOCK_LEASE_TTL_S" in run.stderr
+    assert "Traceback" not in run.stderr

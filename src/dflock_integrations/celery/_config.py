@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from dflock_integrations.errors import ConfigurationError
 from dflock_integrations.settings import DflockSettings
 
 CONF_KEY = "dflock"
+EX_CONFIG = 78  # sysexits.h: a configuration error
 SETTINGS_FIELDS = frozenset(DflockSettings.model_fields)
 
 _ENV_NAME = re.compile(r"\bDFLOCK_([A-Z0-9_]+)\b")
@@ -122,6 +124,23 @@ def get_client(app: Any = None) -> SyncDflockClient:
     if entry is not None:
         _retire(entry.client)
     return fresh
+
+
+def check_settings_at_worker_start(sender: Any = None, **_: Any) -> None:
+    """`worker_init`: refuse to start a worker whose dflock settings cannot work.
+
+    Otherwise the first decorated task would fail at run time with the same error.
+    Celery logs and swallows exceptions from signal receivers, so this leaves through
+    SystemExit, which the worker does not catch, with the message on stderr.
+    """
+    app = getattr(sender, "app", None)
+    if app is None:
+        return
+    try:
+        build_settings(raw_conf(app))
+    except ConfigurationError as exc:
+        print(f"dflock: the worker cannot start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EX_CONFIG) from None
 
 
 def close_clients() -> None:

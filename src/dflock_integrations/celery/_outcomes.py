@@ -22,9 +22,10 @@ from celery.signals import (
     task_retry,
     task_revoked,
     task_success,
+    worker_init,
 )
 
-from dflock_integrations.celery._config import get_client
+from dflock_integrations.celery._config import check_settings_at_worker_start, get_client
 from dflock_integrations.celery._sender import sender
 from dflock_integrations.errors import LockLostError
 
@@ -157,6 +158,9 @@ def connect_decorated_hooks() -> None:
             _on_parent_failure, weak=False, dispatch_uid="dflock.celery.parent_failure"
         )
         task_revoked.connect(_on_revoked, weak=False, dispatch_uid="dflock.celery.revoked")
+        worker_init.connect(
+            check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
+        )
         _hooks_connected = True
 
 
@@ -231,6 +235,9 @@ def install_outcome_signals(app: Any) -> None:
         (task_failure, receivers.failure),
         (task_retry, receivers.retry),
         (task_revoked, receivers.revoked),
+    )
+    worker_init.connect(
+        check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
     )
     for signal, receiver in pairs:
         # dispatch_uid makes a second call a no-op instead of a second announcement.
