@@ -14,8 +14,8 @@ def test_lock_acquire_renew_release(wire, key):
     assert status == "ok"
     assert TOKEN.match(token)
     assert lease == "7"
-    assert w.ask("n", key, token) == "ok 7"
     assert w.ask("n", key, f"{token} 9") == "ok 9"
+    assert w.ask("n", key, token) == "ok 33"  # no TTL: the default lease, as dflockd does
     assert w.ask("r", key, token) == "ok"
     assert w.ask("r", key, token) == "error"
     assert w.ask("n", key, token) == "error"
@@ -113,7 +113,8 @@ def test_semaphore_limit_and_mismatch(wire, key):
 def test_semaphore_renew_and_release(wire, key):
     w = wire()
     token = w.ask("sl", key, "0 2 5").split()[1]
-    assert w.ask("sn", key, token) == "ok 5"
+    assert w.ask("sn", key, f"{token} 5") == "ok 5"
+    assert w.ask("sn", key, token) == "ok 33"  # no TTL: the default lease
     assert w.ask("sr", key, token) == "ok"
 
 

@@ -42,6 +42,9 @@ def execute(session: Session, cmd: str, key: str, arg: str) -> Answer:
     handler = _HANDLERS.get(cmd)
     if handler is None:
         raise Bad
+    # Like dflockd, leases are checked on every request, not only by the periodic
+    # sweep: a lease past its end is gone before this request sees the key.
+    session.server.keyspace.expire_due()
     try:
         return handler(session, key, arg)
     except Refusal as refusal:
@@ -162,7 +165,7 @@ def _wait(session: Session, key: str, arg: str) -> Answer:
         holder = ks.holders.get(token)
         if holder is None:
             session.owner.enqueued.pop(key, None)
-            return "error"  # its lease ran out before the wait
+            return "error_lease_expired"  # granted at `e`, but the lease ran out before `w`
         keyspace.reset_lease(key, token, holder, time.monotonic())  # `w` restarts the lease
         return f"ok {token} {holder.ttl}"
     waiter.future = asyncio.get_running_loop().create_future()
@@ -171,6 +174,9 @@ def _wait(session: Session, key: str, arg: str) -> Answer:
 
 def _release(session: Session, key: str, arg: str) -> Answer:
     parts = arg.split()
+    stale = session.owner.enqueued.get(key)
+    if stale is not None and stale.grant is not None and stale.grant[0] in parts:
+        del session.owner.enqueued[key]  # a two-phase grant that expired: releasing ends it
     ks = session.server.keyspace.keys.get(_key(key))
     if len(parts) != 1 or ks is None or not session.server.keyspace.release(ks, parts[0]):
         raise Bad
@@ -181,7 +187,8 @@ def _renew(session: Session, key: str, arg: str) -> Answer:
     parts = arg.split()
     if not 1 <= len(parts) <= 2:
         raise Bad
-    ttl = _int(parts[1], 1) if len(parts) == 2 else None
+    # Without a TTL dflockd renews to its default lease, not to the previous TTL.
+    ttl = _int(parts[1], 1) if len(parts) == 2 else session.server.config.default_lease_ttl_s
     ks = session.server.keyspace.keys.get(_key(key))
     remaining = session.server.keyspace.renew(ks, parts[0], ttl) if ks else None
     if remaining is None:

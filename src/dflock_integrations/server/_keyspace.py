@@ -120,7 +120,7 @@ class Keyspace:
             waiter.owner.queued.pop(waiter, None)
             self._touch(ks)
 
-    def release(self, ks: KeyState, token: str) -> bool:
+    def release(self, ks: KeyState, token: str, *, expired: bool = False) -> bool:
         holder = ks.holders.pop(token, None)
         if holder is None:
             return False
@@ -130,7 +130,12 @@ class Keyspace:
             if not tokens:
                 del holder.owner.holds[ks.key]
         enqueued = holder.owner.enqueued.get(ks.key)
-        if enqueued is not None and enqueued.grant is not None and enqueued.grant[0] == token:
+        if (
+            not expired  # a two-phase grant that ran out stays, for `w` to answer lease_expired
+            and enqueued is not None
+            and enqueued.grant is not None
+            and enqueued.grant[0] == token
+        ):
             del holder.owner.enqueued[ks.key]
         self._touch(ks)
         self._pump(ks)
@@ -159,7 +164,7 @@ class Keyspace:
             ks = self.keys.get(key)
             holder = ks.holders.get(token) if ks else None
             if ks is not None and holder is not None and holder.expires <= now:
-                self.release(ks, token)
+                self.release(ks, token, expired=True)
 
     def collect_idle(self, max_idle_s: float) -> None:
         now = time.monotonic()
