@@ -1,4 +1,4 @@
-"""The README's demo command runs the whole story and leaves nothing behind."""
+"""The client tour (`python -m dflock_integrations.demo`) runs end to end on its own server."""
 
 import subprocess
 import sys

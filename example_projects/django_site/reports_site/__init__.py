@@ -1,0 +1,1 @@
+"""The back office of the example story: the admin, with dflock's live-locks page."""
