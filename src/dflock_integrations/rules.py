@@ -13,6 +13,7 @@ from typing import Any
 
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
+from dflock_integrations.options import check_lease_options
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -46,10 +47,12 @@ class Rule:
     ) -> None:
         if not path.startswith("/"):
             raise InvalidKeyError(f"rule path {path!r} must start with '/'")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"rule {path!r}: limit must be a whole number >= 1, got {limit!r}")
+        check_lease_options(
+            limit=limit,
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+            where=f"rule {path!r}",
+        )
         template = KeyTemplate(key)
         captured = set(_FIELD.findall(path))
         missing = set(template.fields) - captured

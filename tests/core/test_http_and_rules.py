@@ -60,6 +60,10 @@ def test_first_match_and_dict_rules():
         ({"path": "/orders/{id}", "key": "o:{other}"}, "does not capture"),
         ({"path": "/x", "key": "has space"}, "whitespace"),
         ({"path": "/x", "key": "k", "limit": 0}, "limit"),
+        # Checked here, or a bad rule would be a 500 on the first matching request.
+        ({"path": "/x", "key": "k", "lease_ttl_s": 0}, r"rule '/x': lease_ttl_s"),
+        ({"path": "/x", "key": "k", "acquire_timeout_s": -1}, r"rule '/x': acquire_timeout_s"),
+        ({"path": "/x", "key": "k", "acquire_timeout_s": float("nan")}, "acquire_timeout_s"),
     ],
 )
 def test_bad_rules_fail_when_built(kwargs, words):

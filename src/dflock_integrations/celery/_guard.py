@@ -7,15 +7,14 @@ field the task does not have fails the import, never a run.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from dflock_integrations.client import SyncDflockClient, SyncLease
-from dflock_integrations.client._base import check_limit
 from dflock_integrations.errors import InvalidKeyError, LockTimeout
 from dflock_integrations.keys import KeyTemplate
+from dflock_integrations.options import check_lease_options, seconds
 from dflock_integrations.settings import DflockSettings
 
 OnBusy = Literal["skip", "retry", "wait", "raise"]
@@ -116,21 +115,15 @@ def make_guard(
             f"{decorator}: key must be None, a template such as 'report:{{report_id}}' "
             f"or a function, got {type(key).__name__}"
         )
-    if acquire_timeout_s is not None and not _non_negative(acquire_timeout_s):
-        raise ValueError(f"{decorator}: acquire_timeout_s must be >= 0, got {acquire_timeout_s!r}")
-    if lease_ttl_s is not None and (
-        isinstance(lease_ttl_s, bool) or not isinstance(lease_ttl_s, int) or lease_ttl_s < 1
-    ):
-        raise ValueError(
-            f"{decorator}: lease_ttl_s must be a whole number of seconds >= 1, got {lease_ttl_s!r}"
-        )
-    if not _non_negative(retry_countdown_s):
-        raise ValueError(f"{decorator}: retry_countdown_s must be >= 0, got {retry_countdown_s!r}")
+    check_lease_options(
+        limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, where=decorator
+    )
+    seconds(retry_countdown_s, f"{decorator}: retry_countdown_s")
     if not isinstance(emit, bool):
         raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
     return Guard(
         key=checked_key,
-        limit=None if limit is None else check_limit(limit),
+        limit=limit,
         on_busy=cast(OnBusy, on_busy),  # checked against `allowed` above
         acquire_timeout_s=None if acquire_timeout_s is None else float(acquire_timeout_s),
         lease_ttl_s=lease_ttl_s,
@@ -152,10 +145,3 @@ def check_fields(guard: Guard, signature: inspect.Signature, function: Callable[
             f"{guard.decorator}: key template {guard.key.template!r} names {missing[0]!r}, "
             f"which is not a parameter of {function.__qualname__}{signature}"
         )
-
-
-def _non_negative(value: object) -> bool:
-    """A finite number >= 0 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return math.isfinite(value) and value >= 0

@@ -24,6 +24,7 @@ from celery.signals import (
     task_success,
     worker_init,
 )
+from celery.worker import state as worker_state
 
 from dflock_integrations.celery._config import check_settings_at_worker_start, get_client
 from dflock_integrations.celery._sender import sender
@@ -133,6 +134,10 @@ def _on_parent_failure(
     **_: Any,
 ) -> None:
     if sender is None or not isinstance(exception, PARENT_FAILURES) or not decorated_emits(sender):
+        return
+    if task_id is not None and task_id in worker_state.revoked:
+        # revoke(terminate=True): the child's death can also reach Celery as a lost
+        # worker; the task was announced `revoked` already, and one end gets one signal.
         return
     body = payload(sender, sender.request, "failed", runtime_s=None, exc=exception, task_id=task_id)
     emit_outcome(sender, body)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Protocol
 from dflockd_client import stable_hash_shard
 
 from dflock_integrations.keys import check_key, prefixed
+from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
 
@@ -82,9 +83,7 @@ class ClientBase[LockT, SemaphoreT]:
 
 
 def check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"semaphore limit must be a whole number >= 1, got {limit!r}")
-    return limit
+    return whole_number(limit, "semaphore limit")
 
 
 def lease_options(
@@ -93,8 +92,5 @@ def lease_options(
     """A handle's timeout and lease: the call's own, else the settings'; checked now."""
     timeout = settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
     lease = settings.lease_ttl_s if lease_ttl_s is None else lease_ttl_s
-    if isinstance(lease, bool) or not isinstance(lease, int) or lease < 1:
-        raise ValueError(f"lease_ttl_s must be a whole number of seconds >= 1, got {lease!r}")
-    if not timeout >= 0:
-        raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
+    check_lease_options(acquire_timeout_s=timeout, lease_ttl_s=lease)
     return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}

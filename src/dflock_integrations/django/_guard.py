@@ -20,6 +20,7 @@ from dflock_integrations.client import AsyncLease, SyncLease
 from dflock_integrations.django.clients import get_async_client, get_client
 from dflock_integrations.errors import DflockError, LockLostError
 from dflock_integrations.http_answers import HttpAnswer, answer_for
+from dflock_integrations.options import check_lease_options
 
 log = logging.getLogger("dflock_integrations.django")
 
@@ -42,15 +43,11 @@ class Guard:
     respond: Responder = json_response
 
     def __post_init__(self) -> None:
-        for name in ("limit", "lease_ttl_s"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        timeout = self.acquire_timeout_s
-        if timeout is not None and not timeout >= 0:  # `not >=` also rejects NaN
-            raise ValueError(f"acquire_timeout_s must be >= 0, got {timeout!r}")
+        check_lease_options(
+            limit=self.limit,
+            acquire_timeout_s=self.acquire_timeout_s,
+            lease_ttl_s=self.lease_ttl_s,
+        )
 
     def run(
         self,

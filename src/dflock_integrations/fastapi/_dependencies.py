@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -35,6 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 from dflock_integrations.client import AsyncDflockClient, AsyncLease
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate, check_key
+from dflock_integrations.options import check_lease_options
 from dflock_integrations.starlette._state import client_in, locking_enabled
 from dflock_integrations.starlette._waiting import (
     CLIENT_CLOSED_REQUEST,
@@ -105,7 +105,9 @@ class LeaseDependency:
         hold_for_stream: bool,
         watch_disconnect: bool,
     ) -> None:
-        _check_options(limit, acquire_timeout_s, lease_ttl_s)
+        check_lease_options(
+            limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+        )
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -233,22 +235,6 @@ async def _disconnected(request: Request) -> None:
 
 def _left() -> HTTPException:
     return HTTPException(CLIENT_CLOSED_REQUEST, "the client closed the request")
-
-
-def _check_options(
-    limit: int | None, acquire_timeout_s: float | None, lease_ttl_s: int | None
-) -> None:
-    for name, value in (("limit", limit), ("lease_ttl_s", lease_ttl_s)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    if acquire_timeout_s is not None and not (
-        math.isfinite(acquire_timeout_s) and acquire_timeout_s >= 0
-    ):
-        raise ValueError(
-            f"acquire_timeout_s must be a finite number >= 0, got {acquire_timeout_s!r}"
-        )
 
 
 def dflock_lock(
