@@ -280,6 +280,35 @@ def test_failure_in_the_body_releases_and_says_failed(app, dflock_client, heard)
     assert body["exception"] == "KeyError"
 
 
+def test_autoretry_for_is_announced_as_retried_not_failed(app, dflock_client, heard):
+    """Celery's autoretry wraps the task from outside: the decorator must see it coming."""
+    attempts = []
+
+    @app.task(autoretry_for=(ConnectionError,), max_retries=2, retry_backoff=False)
+    @single_instance("flaky-io")
+    def task():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return "done"
+
+    assert task.delay().get() == "done"
+    assert holder_of(dflock_client, "flaky-io") is None
+    outcomes = [(channel.split(".")[1], body["retries"]) for channel, body in heard(3)]
+    assert outcomes == [("retried", 0), ("retried", 1), ("succeeded", 2)]
+
+
+def test_autoretry_out_of_retries_is_a_failure(app, heard):
+    @app.task(autoretry_for=(ConnectionError,), max_retries=1, retry_backoff=False)
+    @single_instance("always-down")
+    def task():
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        task.delay().get()
+    assert [channel.split(".")[1] for channel, _ in heard(2)] == ["retried", "failed"]
+
+
 def test_emit_false_sends_no_outcome(app, dflock_client):
     @app.task
     @single_instance("quiet", emit=False)

@@ -50,6 +50,18 @@ class Heard:
             what=f"outcome signal of task {task_id}",
         )
 
+    def no_more_outcomes(self, task_id, *, within_s=1.5):
+        """Nothing else is announced for `task_id` within a short, bounded window."""
+        flush_deadline = time.monotonic() + within_s
+        while (left := flush_deadline - time.monotonic()) > 0:
+            sig = self.sub.get(timeout_s=left)
+            if sig is not None:
+                self.kept.append((sig.channel, sig.json()))
+        extra = [
+            c for c, body in self.kept if c.startswith("celery.") and body["task_id"] == task_id
+        ]
+        assert not extra, f"a second outcome for {task_id}: {extra}"
+
     def started(self, tag, *, timeout_s=10.0):
         """What a task announced on `test.started.{tag}`."""
         return self.take(
@@ -271,6 +283,27 @@ def test_terminated_task_releases_its_lock_and_says_revoked(
     assert successor["task_id"] == second.id
     channel, body = heard.outcome(first.id)
     assert channel == "celery.revoked.celery_app.hold", str(body)
+    heard.no_more_outcomes(first.id)  # one end, one signal
     gate.touch()
     assert second.get(timeout=RESULT_TIMEOUT_S) == successor["pid"]
     assert holder["pid"] != successor["pid"]
+
+
+def test_a_hard_time_limit_frees_the_lock_and_is_announced_once(
+    celery_app, worker_client, heard, tag
+):
+    result = celery_app.overrun.delay(tag)
+    heard.started(tag)
+    channel, body = heard.outcome(result.id)
+    assert channel == "celery.failed.celery_app.overrun"
+    assert body["exception"] == "TimeLimitExceeded"
+    assert body["worker"].startswith("dflocktest-")  # the node name, as Celery knows it
+    heard.no_more_outcomes(result.id)
+    eventually_sync(
+        lambda: (
+            key_entry(worker_client, f"overrun:{tag}") is None
+            or key_entry(worker_client, f"overrun:{tag}").get("owner_conn_id") is None
+        ),
+        timeout_s=5,
+        what="the killed run's lock to be released",
+    )

@@ -255,6 +255,8 @@ class _Execution:
                     # cold shutdown); the worker's main process announces that end.
                     raise
                 outcome = classify(exc)
+                if outcome == "failed" and _will_autoretry(self.task, exc):
+                    outcome = "retried"  # Celery's autoretry_for retries it once we return
                 if loss is not None and outcome in ("failed", "succeeded"):
                     self._announce("lost", loss, started)
                     raise loss from exc
@@ -323,6 +325,19 @@ class _Execution:
                 self.task, self.request, outcome, runtime_s=runtime, exc=exc, keys=self.keys
             )
             emit_outcome(self.task, body)
+
+
+def _will_autoretry(task: Any, exc: BaseException) -> bool:
+    """Whether Celery's `autoretry_for` wrapper, outside ours, will retry after `exc`."""
+    retry_for = tuple(getattr(task, "autoretry_for", ()) or ())
+    if not retry_for or not isinstance(exc, retry_for):
+        return False
+    dont = tuple(getattr(task, "dont_autoretry_for", ()) or ())
+    if dont and isinstance(exc, dont):
+        return False
+    retry_kwargs = getattr(task, "retry_kwargs", None) or {}
+    max_retries = retry_kwargs.get("max_retries", getattr(task, "max_retries", None))
+    return max_retries is None or (task.request.retries or 0) < max_retries
 
 
 class _Arguments:

@@ -8,6 +8,7 @@ extends the same announcements to every other task of an app.
 
 from __future__ import annotations
 
+import collections
 import logging
 import socket
 import threading
@@ -45,6 +46,9 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
 PARENT_FAILURES: Final = (WorkerLostError, TimeLimitExceeded)
 
 _hostname = socket.gethostname()
+# The worker's node name (`celery@host`), learnt at worker_init: the main process
+# announces ends whose request carries no hostname.
+_node_name: str | None = None
 
 
 def outcome_channel(outcome: str, task_name: str) -> str:
@@ -91,7 +95,7 @@ def payload(
         "task_name": task.name,
         "outcome": outcome,
         "runtime_s": None if runtime_s is None else round(runtime_s, 6),
-        "worker": getattr(request, "hostname", None) or _hostname,
+        "worker": getattr(request, "hostname", None) or _node_name or _hostname,
         "retries": getattr(request, "retries", 0) or 0,
         "exception": exception_name(outcome, exc),
         "keys": list(keys),
@@ -139,14 +143,41 @@ def _on_parent_failure(
         # revoke(terminate=True): the child's death can also reach Celery as a lost
         # worker; the task was announced `revoked` already, and one end gets one signal.
         return
+    if not _first_end(task_id):
+        return  # a hard time limit reaches task_failure twice (on_timeout, then on_failure)
     body = payload(sender, sender.request, "failed", runtime_s=None, exc=exception, task_id=task_id)
     emit_outcome(sender, body)
 
 
 def _on_revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
-    if sender is None or not decorated_emits(sender):
+    if (
+        sender is None
+        or not decorated_emits(sender)
+        or not _first_end(getattr(request, "id", None))
+    ):
         return
     emit_outcome(sender, payload(sender, request, "revoked", runtime_s=None))
+
+
+_RECENT_ENDS = 1000
+_recent_ends: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+
+def _first_end(task_id: str | None) -> bool:
+    """False if the worker's main process already announced the end of `task_id`."""
+    if task_id is None:
+        return True
+    if task_id in _recent_ends:
+        return False
+    _recent_ends[task_id] = None
+    if len(_recent_ends) > _RECENT_ENDS:
+        _recent_ends.popitem(last=False)
+    return True
+
+
+def _remember_node_name(sender: Any = None, **_: Any) -> None:
+    global _node_name
+    _node_name = getattr(sender, "hostname", None) or _node_name
 
 
 _hooks_lock = threading.Lock()
@@ -166,6 +197,7 @@ def connect_decorated_hooks() -> None:
         worker_init.connect(
             check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
         )
+        worker_init.connect(_remember_node_name, weak=False, dispatch_uid="dflock.celery.node")
         _hooks_connected = True
 
 
@@ -204,6 +236,8 @@ class _AppOutcomes:
         **_: Any,
     ) -> None:
         if self._mine(sender):
+            if isinstance(exception, PARENT_FAILURES) and not _first_end(task_id):
+                return  # announced already (a hard time limit is reported twice)
             outcome: Outcome = "lost" if isinstance(exception, LockLostError) else "failed"
             runtime = self._runtime(task_id)
             body = payload(
@@ -244,6 +278,7 @@ def install_outcome_signals(app: Any) -> None:
     worker_init.connect(
         check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
     )
+    worker_init.connect(_remember_node_name, weak=False, dispatch_uid="dflock.celery.node")
     for signal, receiver in pairs:
         # dispatch_uid makes a second call a no-op instead of a second announcement.
         signal.connect(receiver, weak=False, dispatch_uid=uid)
