@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Annotated
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -218,6 +219,39 @@ async def test_a_body_sent_while_queued_reaches_the_endpoint_intact(
         sending = asyncio.create_task(http.post(f"{base}/uploads/a", content=body))
         await eventually(lambda: _waiting_is(client, "upload:a", 1), what="the request queued")
     assert (await sending).json() == body
+
+
+async def test_a_body_still_arriving_when_the_grant_comes_keeps_the_lease_alive(
+    serve, client, dflock_settings
+):
+    """The grant is taken (and renewed) while the rest of the body is still on its way."""
+    app = make_app(dflock_settings)
+    upload_lock = dflock_lock("slow:{name}", acquire_timeout_s=30, lease_ttl_s=1)
+
+    @app.post("/slow/{name}")
+    async def upload(request: Request, lease: Annotated[HeldLease, Depends(upload_lock)]) -> str:
+        return (await request.body()).decode()
+
+    url = httpx.URL(serve(app))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    body = b"first half;second half"
+    head = f"POST /slow/a HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n"
+    try:
+        async with client.lock("slow:a"):
+            writer.write(head.encode() + body[:11])
+            await writer.drain()
+            await eventually(lambda: _waiting_is(client, "slow:a", 1), what="the request queued")
+        # The scenario: the rest of the body comes more than a whole lease after the grant.
+        await asyncio.sleep(1.5)
+        writer.write(body[11:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), timeout=10)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 200 OK", answer
+    assert rest.endswith(b'"first half;second half"')
+    assert await is_free(client, "slow:a")
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import anyio
 from fastapi.params import Depends
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -205,20 +206,31 @@ class _Holder:
         """Queued: wait for the grant; False if the client leaves first (its place given up)."""
         if not self.dependency.watch_disconnect:
             return await wait_unless_gone(handle, asyncio.get_running_loop().create_future)
+        # The body is received while waiting, kept for the endpoint, so that only a
+        # disconnect can follow. A grant does not cut the read short (that would lose
+        # what was received); the read finishes under the lease, which is renewed.
+        body = asyncio.ensure_future(_read_body(request))
+
+        async def client_gone() -> None:
+            await asyncio.shield(body)
+            await _disconnected(request)
+
         try:
-            await _read_body(request)
+            granted = await wait_unless_gone(handle, client_gone)
+            if granted:
+                await body
+            return granted
         except BaseException:
-            await handle.release()  # leaves the queue
+            body.cancel()
+            with anyio.CancelScope(shield=True):
+                await handle.release()  # held or queued: either way, given up
             raise
-        return await wait_unless_gone(handle, lambda: _disconnected(request))
 
 
 async def _read_body(request: Request) -> None:
-    """Receive the body now, kept for the endpoint, so that only a disconnect can follow.
+    """Receive the body, kept for the endpoint (`request.body()` caches it).
 
-    Cutting a read short would lose the part already received, so it is not raced
-    against the grant; FastAPI has usually read the body already (body parameters),
-    and a GET has an empty one.
+    FastAPI has usually read it already (body parameters), and a GET has an empty one.
     """
     try:
         await request.body()

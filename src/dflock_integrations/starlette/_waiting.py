@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from dflock_integrations.client import AsyncLease
 from dflock_integrations.errors import LockLostError, LockTimeout
 
@@ -51,12 +53,15 @@ async def wait_unless_gone(
     finally:
         for task in (waiting, watching):
             task.cancel()  # no effect on a finished task
-        # A cancelled wait closes its connection (withdrawing the waiter); let it finish.
-        await asyncio.wait((waiting, watching))
-        if not waiting.cancelled():
-            waiting.exception()  # retrieved, so asyncio does not report it as lost
-        if not keep:
-            await handle.release()  # a grant that came with the leave; else a no-op
+        # Shielded: under an anyio cancel scope every await here would be cancelled
+        # again, and a grant that raced in would stay held (and renewed) for good.
+        with anyio.CancelScope(shield=True):
+            # A cancelled wait closes its connection (withdrawing the waiter); let it finish.
+            await asyncio.wait((waiting, watching))
+            if not waiting.cancelled():
+                waiting.exception()  # retrieved, so asyncio does not report it as lost
+            if not keep:
+                await handle.release()  # a grant that came with the leave; else a no-op
 
 
 def timeout_error(handle: AsyncLease) -> LockTimeout:
