@@ -4,6 +4,7 @@
 |---------------------------|--------|---------------------------------------------|
 | lock not granted in time  | 423    | the resource is locked by another request   |
 | semaphore full in time    | 429    | too many requests share the resource        |
+| the server's waiter cap   | 429    | too many requests already wait for the key  |
 | server unreachable        | 503    | the coordination service is unavailable     |
 """
 
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from dflock_integrations.errors import LockTimeout, ServerUnavailable
+from dflock_integrations.errors import LockTimeout, MaxWaitersError, ServerUnavailable
 
 DEFAULT_RETRY_AFTER_S = 1
 
@@ -47,6 +48,17 @@ def answer_for(exc: BaseException, *, retry_after_s: float | None = None) -> Htt
                 "detail": f"all {exc.limit} slots of {exc.key!r} are in use; try again later",
                 "key": exc.key,
                 "limit": exc.limit,
+            },
+            headers,
+        )
+    if isinstance(exc, MaxWaitersError):
+        # The server sheds load on a hot key: the request never joined the queue.
+        return HttpAnswer(
+            429,
+            {
+                "error": "too_many_waiting",
+                "detail": "too many requests are already waiting for this resource; "
+                "try again later",
             },
             headers,
         )

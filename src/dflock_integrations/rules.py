@@ -68,7 +68,7 @@ class Rule:
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "key", key)
         object.__setattr__(
-            self, "methods", frozenset(m.upper() for m in methods) if methods else None
+            self, "methods", _with_head(frozenset(m.upper() for m in methods)) if methods else None
         )
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "acquire_timeout_s", acquire_timeout_s)
@@ -95,3 +95,9 @@ def first_match(rules: Iterable[Rule], method: str, path: str) -> tuple[Rule, st
 def coerce_rules(rules: Iterable[Rule | dict[str, Any]]) -> tuple[Rule, ...]:
     """Rules given as `Rule` objects or dicts (as in Django settings), validated now."""
     return tuple(r if isinstance(r, Rule) else Rule(**r) for r in rules)
+
+
+def _with_head(methods: frozenset[str]) -> frozenset[str]:
+    # Starlette, FastAPI and Django answer HEAD with the GET handler: a rule guarding
+    # GET must guard HEAD too, or the same code runs unguarded.
+    return methods | {"HEAD"} if "GET" in methods else methods

@@ -3,6 +3,7 @@
 import pytest
 
 from dflock_integrations import InvalidKeyError, LockTimeout, ServerUnavailable
+from dflock_integrations.errors import MaxWaitersError
 from dflock_integrations.http_answers import answer_for
 from dflock_integrations.rules import Rule, coerce_rules, first_match
 
@@ -30,6 +31,19 @@ def test_unreachable_is_503_without_the_address():
 
 def test_other_errors_are_not_answered():
     assert answer_for(ValueError("bug")) is None
+
+
+def test_the_servers_waiter_cap_is_a_429_without_the_key():
+    answer = answer_for(MaxWaitersError("error_max_waiters (key 'shop.secret-tenant:9')"))
+    assert answer.status == 429
+    assert answer.body["error"] == "too_many_waiting"
+    assert "secret-tenant" not in str(answer.body)
+
+
+def test_a_get_rule_guards_head_which_runs_the_same_handler():
+    rule = Rule("/reports/{name}", key="report:{name}", methods={"get"})
+    assert first_match([rule], "HEAD", "/reports/q3") == (rule, "report:q3")
+    assert first_match([rule], "POST", "/reports/q3") is None
 
 
 def test_rule_matches_and_fills_the_key():

@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi_support import RawRequest, closed_address, is_free, stats_entry, waiters
 
+from dflock_integrations import AsyncDflockClient
 from dflock_integrations.fastapi import (
     HeldLease,
     dflock_lifespan,
@@ -24,6 +25,7 @@ from dflock_integrations.fastapi import (
     dflock_semaphore,
     install_exception_handlers,
 )
+from dflock_integrations.pytest_plugin import settings_for
 
 from helpers import eventually
 
@@ -163,6 +165,27 @@ async def test_a_full_semaphore_is_a_429(serve, http, client, dflock_settings):
         "key": "exports",
         "limit": 2,
     }
+
+
+async def test_the_servers_waiter_cap_is_a_429_not_a_500(serve, http, dflock_server_factory):
+    server = dflock_server_factory(max_waiters=1)
+    settings = settings_for(server, key_prefix="cap.")
+    app = make_app(settings)
+    hot = dflock_lock("hot", acquire_timeout_s=30)
+
+    @app.get("/hot")
+    async def endpoint(lease: Annotated[HeldLease, Depends(hot)]) -> int:
+        return lease.fence
+
+    base = serve(app)
+    async with AsyncDflockClient(settings) as other, other.lock("hot"):
+        first = asyncio.create_task(http.get(f"{base}/hot"))  # the one waiter allowed
+        await eventually(lambda: _waiting_is(other, "hot", 1), what="the first request queued")
+        refused = await http.get(f"{base}/hot")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"] == "too_many_waiting"
+    assert (await first).status_code == 200
 
 
 async def test_an_unreachable_server_is_a_503_within_the_connect_timeout(
