@@ -114,6 +114,36 @@ async def test_a_path_converter_value_fills_the_template(serve, http, dflock_set
     assert (await http.get(f"{base}/items/42")).json() == "item:42"
 
 
+async def test_without_types_each_spelling_is_its_own_key_and_types_unify_them(
+    serve, http, dflock_settings
+):
+    """`/orders/007` and `/orders/7` reach an `order_id: int` endpoint as the same 7."""
+    app = make_app(dflock_settings)
+    raw = dflock_lock("raw:{order_id}")
+    typed = dflock_lock("typed:{order_id}", types={"order_id": int})
+
+    @app.get("/raw/{order_id}")
+    async def by_text(order_id: int, lease: Annotated[HeldLease, Depends(raw)]) -> list:
+        return [order_id, lease.name]
+
+    @app.get("/typed/{order_id}")
+    async def by_value(order_id: int, lease: Annotated[HeldLease, Depends(typed)]) -> list:
+        return [order_id, lease.name]
+
+    base = serve(app)
+    spellings = ["7", "007", "+7"]
+    raw_keys = [(await http.get(f"{base}/raw/{s}")).json() for s in spellings]
+    assert raw_keys == [[7, "raw:7"], [7, "raw:007"], [7, "raw:+7"]]
+    typed_keys = [(await http.get(f"{base}/typed/{s}")).json() for s in spellings]
+    assert typed_keys == [[7, "typed:7"]] * 3
+    assert (await http.get(f"{base}/typed/seven")).status_code == 422
+
+
+def test_types_may_only_name_fields_of_the_key():
+    with pytest.raises(ValueError, match=r"types= names \['orderid'\]"):
+        dflock_lock("order:{order_id}", types={"orderid": int})
+
+
 async def test_a_key_function_may_be_sync_or_async(serve, http, dflock_settings):
     app = make_app(dflock_settings)
 

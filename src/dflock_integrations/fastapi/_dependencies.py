@@ -105,6 +105,7 @@ class LeaseDependency:
         enabled: bool,
         hold_for_stream: bool,
         watch_disconnect: bool,
+        types: Mapping[str, Any] | None = None,
     ) -> None:
         check_lease_options(
             limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
@@ -116,6 +117,13 @@ class LeaseDependency:
         else:
             raise TypeError(f"key must be a template string or a function, got {key!r}")
         self.key = key
+        self.types = dict(types or {})
+        fields = set(self.template.fields) if self.template is not None else set()
+        unknown = sorted(set(self.types) - fields)
+        if unknown:
+            raise ValueError(
+                f"types= names {unknown}, which the key {key!r} does not use as fields"
+            )
         self.limit = limit
         self.acquire_timeout_s = acquire_timeout_s
         self.lease_ttl_s = lease_ttl_s
@@ -182,8 +190,13 @@ class _Holder:
         self.__signature__ = inspect.Signature(
             [
                 inspect.Parameter(_REQUEST, keyword, annotation=Request),
+                # A field's type, when given, makes FastAPI convert the value as the
+                # endpoint does, so "007" and "7" for an int parameter share one key.
                 # Any: a path converter may give an int or a UUID rather than a str.
-                *(inspect.Parameter(f, keyword, annotation=Any) for f in dict.fromkeys(fields)),
+                *(
+                    inspect.Parameter(f, keyword, annotation=dependency.types.get(f, Any))
+                    for f in dict.fromkeys(fields)
+                ),
             ]
         )
 
@@ -257,6 +270,7 @@ def dflock_lock(
     enabled: bool = True,
     hold_for_stream: bool = False,
     watch_disconnect: bool = True,
+    types: Mapping[str, Any] | None = None,
 ) -> LeaseDependency:
     """A dependency holding the lock on `key` while the endpoint runs; yields the lease.
 
@@ -269,6 +283,9 @@ def dflock_lock(
     rather than when the endpoint returns.
     `watch_disconnect=False`: do not read the body up front to notice a client leaving
     while queued (for endpoints streaming large uploads themselves).
+    `types`: a field's type, e.g. `{"order_id": int}`, converted as FastAPI converts the
+    endpoint's parameter of that name, so every spelling of one value shares one key
+    (without it the key uses the text as sent: `007` and `7` differ).
     """
     return LeaseDependency(
         key,
@@ -278,6 +295,7 @@ def dflock_lock(
         enabled=enabled,
         hold_for_stream=hold_for_stream,
         watch_disconnect=watch_disconnect,
+        types=types,
     )
 
 
@@ -290,6 +308,7 @@ def dflock_semaphore(
     enabled: bool = True,
     hold_for_stream: bool = False,
     watch_disconnect: bool = True,
+    types: Mapping[str, Any] | None = None,
 ) -> LeaseDependency:
     """Like `dflock_lock`, holding one of `limit` slots of `key` (429 when none frees in time).
 
@@ -305,4 +324,5 @@ def dflock_semaphore(
         enabled=enabled,
         hold_for_stream=hold_for_stream,
         watch_disconnect=watch_disconnect,
+        types=types,
     )
