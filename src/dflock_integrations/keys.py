@@ -21,6 +21,9 @@ MAX_KEY_BYTES = 256  # the server's line limit
 # Encoded values longer than this are replaced by a digest, so a template with a
 # few fields stays under the line limit whatever the request sends.
 MAX_VALUE_CHARS = 64
+# Room left for DFLOCK_KEY_PREFIX (at most 64 characters): a rendered key longer than
+# this is shortened, so a template with many fields stays valid whatever it is given.
+MAX_RENDERED_BYTES = MAX_KEY_BYTES - 64
 _SAFE = "-_.:@+"
 # `!` is never left bare by quote(), so a digest can never equal an encoded value.
 _DIGEST_MARK = "!"
@@ -77,10 +80,20 @@ class KeyTemplate:
         self._parts = tuple(parts)
         self.fields = tuple(f for _, f in parts if f is not None)
         # A sample with every field filled proves the literal text is a valid key.
-        check_key(self.render({f: "x" for f in self.fields}), what=f"key template {template!r}")
+        check_key(self._fill({f: "x" for f in self.fields}), what=f"key template {template!r}")
 
     def render(self, values: Mapping[str, Any]) -> str:
         """The key for these values; every field value is encoded."""
+        key = self._fill(values)
+        if len(key.encode("utf-8")) <= MAX_RENDERED_BYTES:
+            return key
+        # Too long once filled in: keep the literal head for people reading stats, and
+        # make the rest a digest of the whole key (distinct keys stay distinct).
+        head = self._parts[0][0][:MAX_VALUE_CHARS]
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        return f"{head}{_DIGEST_MARK}{digest}"
+
+    def _fill(self, values: Mapping[str, Any]) -> str:
         out: list[str] = []
         for literal, field in self._parts:
             out.append(literal)

@@ -25,6 +25,28 @@ def test_distinct_values_never_share_a_key(a, b):
         assert encode_value(a) != encode_value(b)
 
 
+FIVE_FIELDS = KeyTemplate("stock:{a}:{b}:{c}:{d}:{e}")
+
+
+@given(st.lists(st.text(max_size=300), min_size=5, max_size=5))
+def test_many_long_fields_still_give_a_key_that_fits_with_any_prefix(values):
+    key = FIVE_FIELDS.render(dict(zip("abcde", values, strict=True)))
+    assert check_key("p" * 64 + key) == "p" * 64 + key  # the longest DFLOCK_KEY_PREFIX
+    assert key.startswith("stock:")
+
+
+@given(
+    st.lists(st.text(min_size=40, max_size=80), min_size=5, max_size=5),
+    st.lists(st.text(min_size=40, max_size=80), min_size=5, max_size=5),
+)
+def test_shortened_keys_stay_distinct(first, second):
+    if first != second:
+        render = FIVE_FIELDS.render
+        assert render(dict(zip("abcde", first, strict=True))) != render(
+            dict(zip("abcde", second, strict=True))
+        )
+
+
 @pytest.mark.parametrize("value", ["a\nl\nb", "x\r\nr\nk\n", "a b", "é✓", "x" * 10_000, ""])
 def test_injection_and_odd_values(value):
     key = KeyTemplate("job:{v}:end").render({"v": value})
