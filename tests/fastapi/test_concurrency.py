@@ -188,6 +188,29 @@ async def test_the_servers_waiter_cap_is_a_429_not_a_500(serve, http, dflock_ser
     assert (await first).status_code == 200
 
 
+async def test_a_lease_lost_mid_handler_is_logged_and_the_response_stands(
+    serve, http, dflock_server_factory, caplog
+):
+    server = dflock_server_factory()
+    app = make_app(settings_for(server, key_prefix="lost."))
+    job = dflock_lock("job", lease_ttl_s=1)
+    handler_running = threading.Event()  # uvicorn runs the app on a thread of its own
+
+    @app.get("/job")
+    async def work(lease: Annotated[HeldLease, Depends(job)]) -> str:
+        handler_running.set()
+        await eventually(lambda: lease.lost, timeout_s=10, what="the renewal to fail")
+        return "done anyway"
+
+    base = serve(app)
+    answer = asyncio.create_task(http.get(f"{base}/job"))
+    assert await asyncio.to_thread(handler_running.wait, 10)
+    await asyncio.to_thread(server.stop)  # a server restart, as far as the lease knows
+    response = await answer
+    assert (response.status_code, response.json()) == (200, "done anyway")
+    assert "dflock lease on 'job' was lost while GET /job ran" in caplog.text
+
+
 async def test_an_unreachable_server_is_a_503_within_the_connect_timeout(
     serve, http, dflock_settings
 ):

@@ -27,6 +27,7 @@ RULES = [
 
 class Counter:
     def __init__(self) -> None:
+        self.slow_runs = 0
         self.inside = 0
         self.peak = 0
 
@@ -54,6 +55,7 @@ def routes(counter: Counter) -> list[Route]:
         return PlainTextResponse("ok")
 
     async def slow(request: Request) -> Response:
+        counter.slow_runs += 1
         return PlainTextResponse((await request.body()).decode())
 
     async def feed(request: Request) -> Response:
@@ -97,7 +99,8 @@ def kind(request):
 
 async def test_a_lock_rule_serialises_requests(serve, http, client, dflock_settings, kind):
     counter = Counter()
-    base = serve(make_app(dflock_settings, counter, kind=kind))
+    patient = [Rule("/orders/{order_id}", key="order:{order_id}", acquire_timeout_s=30)]
+    base = serve(make_app(dflock_settings, counter, kind=kind, rules=patient))
     answers = await asyncio.gather(*(http.post(f"{base}/orders/1") for _ in range(10)))
     assert [a.status_code for a in answers] == [200] * 10
     assert counter.peak == 1
@@ -165,12 +168,15 @@ async def test_a_body_received_while_queued_reaches_the_app_intact(
 
 
 async def test_a_client_leaving_while_queued_withdraws_its_waiter(serve, client, dflock_settings):
-    base = serve(make_app(dflock_settings, Counter()))
+    counter = Counter()
+    base = serve(make_app(dflock_settings, counter))
     async with client.lock("slow:b"):
         request = await RawRequest.send(base, "/slow/b", method="POST")
         await eventually(lambda: _waiting_is(client, "slow:b", 1), what="the request queued")
         await request.close()
         await eventually(lambda: _waiting_is(client, "slow:b", 0), what="the waiter withdrawn")
+    assert await is_free(client, "slow:b")
+    assert counter.slow_runs == 0  # nobody was there to answer: the app never ran
 
 
 async def test_a_client_leaving_mid_stream_releases_the_lock(serve, http, client, dflock_settings):

@@ -101,6 +101,8 @@ def test_bad_patterns_and_options_fail_at_once(dflock_settings):
         SignalStreamResponse(client, "orders", group="bad group")
     with pytest.raises(ValueError, match="keepalive_s"):
         SignalStreamResponse(client, "orders", keepalive_s=0)
+    with pytest.raises(ValueError, match="max_queue"):
+        SignalStreamResponse(client, "orders", max_queue=0)
 
 
 async def _no_listener(client, pattern: str) -> bool:

@@ -249,8 +249,10 @@ async def _read_body(request: Request) -> None:
         await request.body()
     except ClientDisconnect:
         raise _left() from None
-    except RuntimeError:
-        pass  # "Stream consumed": FastAPI parsed a form; nothing but the disconnect is left
+    except RuntimeError as exc:
+        if "consumed" not in str(exc):
+            raise
+        # "Stream consumed": FastAPI parsed a form; nothing but the disconnect is left.
 
 
 async def _disconnected(request: Request) -> None:

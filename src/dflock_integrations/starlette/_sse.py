@@ -25,6 +25,7 @@ from dflock_integrations.client import AsyncDflockClient, AsyncSubscription, Sig
 from dflock_integrations.errors import ServerUnavailable
 from dflock_integrations.http_answers import answer_for
 from dflock_integrations.keys import check_channel, check_key
+from dflock_integrations.options import whole_number
 from dflock_integrations.starlette._answers import json_answer
 from dflock_integrations.starlette._state import client_in
 
@@ -66,6 +67,7 @@ class SignalStreamResponse(StreamingResponse):
             raise ValueError(f"keepalive_s must be > 0, got {keepalive_s!r}")
         if retry_ms is not None and retry_ms < 0:
             raise ValueError(f"retry_ms must be >= 0, got {retry_ms!r}")
+        whole_number(max_queue, "max_queue")
         check_channel(pattern, pattern=True)
         if group is not None:
             check_key(group, what="listener group")
