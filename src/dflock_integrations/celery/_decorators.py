@@ -289,7 +289,7 @@ class _Execution:
             if granted:
                 self.leases.append(handle)
                 continue
-            busy = guard.busy_error(key, timeout)
+            busy = handle.timeout_error(timeout)
             if guard.on_busy == "skip":
                 log.info("task %s[%s] skipped: %s", task.name, self.request.id, busy)
                 return False

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from dflock_integrations.client import SyncDflockClient, SyncLease
-from dflock_integrations.errors import InvalidKeyError, LockTimeout
+from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
 from dflock_integrations.options import check_lease_options, seconds
 from dflock_integrations.settings import DflockSettings
@@ -76,15 +76,6 @@ class Guard:
         if self.limit is None:
             return client.lock(key, lease_ttl_s=self.lease_ttl_s)
         return client.semaphore(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
-
-    def busy_error(self, key: str, timeout_s: float) -> LockTimeout:
-        what = "lock" if self.limit is None else f"semaphore slot (limit {self.limit})"
-        return LockTimeout(
-            f"{what} {key!r} not granted within {timeout_s:g} s",
-            key=key,
-            timeout_s=timeout_s,
-            limit=self.limit,
-        )
 
 
 def make_guard(

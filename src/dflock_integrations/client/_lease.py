@@ -249,7 +249,7 @@ class AsyncLease(LeaseState):
 
     async def __aenter__(self) -> Self:
         if not await self.acquire():
-            raise self._timeout_error(self.acquire_timeout_s)
+            raise self.timeout_error(self.acquire_timeout_s)
         return self
 
     async def __aexit__(

@@ -129,7 +129,8 @@ class LeaseState:
             key=self.name,
         )
 
-    def _timeout_error(self, timeout_s: float) -> LockTimeout:
+    def timeout_error(self, timeout_s: float) -> LockTimeout:
+        """The LockTimeout for this handle not granted within `timeout_s`."""
         what = "lock" if self.limit is None else f"semaphore slot (limit {self.limit})"
         return LockTimeout(
             f"{what} {self.name!r} not granted within {timeout_s:g} s",

@@ -234,7 +234,7 @@ class SyncLease(LeaseState):
 
     def __enter__(self) -> Self:
         if not self.acquire():
-            raise self._timeout_error(self.acquire_timeout_s)
+            raise self.timeout_error(self.acquire_timeout_s)
         return self
 
     def __exit__(

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from dflock_integrations.client import AsyncLease
-from dflock_integrations.errors import LockLostError, LockTimeout
+from dflock_integrations.errors import LockLostError
 
 log = logging.getLogger("dflock_integrations.starlette")
 
@@ -47,7 +47,7 @@ async def wait_unless_gone(
             watching.result()  # a failure to read the connection is raised, not taken for a leave
             return False
         if not waiting.result():
-            raise timeout_error(handle)
+            raise handle.timeout_error(handle.acquire_timeout_s)
         keep = True
         return True
     finally:
@@ -62,16 +62,6 @@ async def wait_unless_gone(
                 waiting.exception()  # retrieved, so asyncio does not report it as lost
             if not keep:
                 await handle.release()  # a grant that came with the leave; else a no-op
-
-
-def timeout_error(handle: AsyncLease) -> LockTimeout:
-    what = "lock" if handle.limit is None else f"semaphore slot (limit {handle.limit})"
-    return LockTimeout(
-        f"{what} {handle.name!r} not granted within {handle.acquire_timeout_s:g} s",
-        key=handle.name,
-        timeout_s=handle.acquire_timeout_s,
-        limit=handle.limit,
-    )
 
 
 async def release(handle: AsyncLease, method: str, path: str) -> None:
