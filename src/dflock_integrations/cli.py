@@ -125,14 +125,11 @@ def run(
     the lease is lost while the command runs (the command is then terminated).
     """
     try:
-        with _client(ctx) as client:
-            handle = (
-                client.lock(key, acquire_timeout_s=timeout)
-                if limit is None
-                else client.semaphore(key, limit=limit, acquire_timeout_s=timeout)
-            )
-            with handle:
-                code = _run_child(command, handle)
+        with (
+            _client(ctx) as client,
+            client.lease(key, limit=limit, acquire_timeout_s=timeout) as handle,
+        ):
+            code = _run_child(command, handle)
     except LockTimeout as exc:
         _fail(exc, EXIT_TIMEOUT)
     except LockLostError as exc:

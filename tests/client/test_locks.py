@@ -176,3 +176,13 @@ async def test_thousand_contenders_fifo_single_holder(dflock_settings):
 
         await asyncio.gather(*(run(i, h) for i, h in enumerate(handles)))
         assert order == list(range(1000))
+
+
+async def test_lease_is_a_lock_without_a_limit_and_a_semaphore_with_one(client):
+    """What adapters taking either (rules, decorators, `dflock run`) build their handle with."""
+    lock = client.lease("either", acquire_timeout_s=0, lease_ttl_s=7)
+    slot = client.lease("slots", limit=3)
+    assert (lock.kind, lock.limit, lock.acquire_timeout_s, lock.lease_ttl_s) == ("lock", None, 0, 7)
+    assert (slot.kind, slot.limit) == ("semaphore", 3)
+    async with lock, slot:
+        assert lock.held and slot.held

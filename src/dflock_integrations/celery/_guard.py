@@ -73,9 +73,7 @@ class Guard:
         return key
 
     def handle(self, client: SyncDflockClient, key: str) -> SyncLease:
-        if self.limit is None:
-            return client.lock(key, lease_ttl_s=self.lease_ttl_s)
-        return client.semaphore(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
+        return client.lease(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
 
 
 def make_guard(

@@ -81,6 +81,21 @@ class ClientBase[LockT, SemaphoreT]:
         )
         return handle
 
+    def lease(
+        self,
+        key: str,
+        *,
+        limit: int | None = None,
+        acquire_timeout_s: float | None = None,
+        lease_ttl_s: int | None = None,
+    ) -> LockT | SemaphoreT:
+        """`lock(key)` when `limit` is None, else `semaphore(key, limit=limit)`."""
+        if limit is None:
+            return self.lock(key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s)
+        return self.semaphore(
+            key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+        )
+
 
 def check_limit(limit: object) -> int:
     return whole_number(limit, "semaphore limit")

@@ -59,11 +59,7 @@ class Guard:
     ) -> HttpResponseBase:
         """`view()` while holding `key`, or the refusal's answer."""
         client = get_client()
-        handle = (
-            client.lock(key, **self._options)
-            if self.limit is None
-            else client.semaphore(key, limit=self.limit, **self._options)
-        )
+        handle = client.lease(key, limit=self.limit, **self._options)
         try:
             handle.__enter__()
         except DflockError as exc:
@@ -88,11 +84,7 @@ class Guard:
     ) -> HttpResponseBase:
         """`await view()` while holding `key`, or the refusal's answer."""
         client = get_async_client()
-        handle = (
-            client.lock(key, **self._options)
-            if self.limit is None
-            else client.semaphore(key, limit=self.limit, **self._options)
-        )
+        handle = client.lease(key, limit=self.limit, **self._options)
         try:
             await handle.__aenter__()
         except DflockError as exc:

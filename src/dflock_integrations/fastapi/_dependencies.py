@@ -167,13 +167,12 @@ class LeaseDependency:
             ) from None
 
     def handle(self, client: AsyncDflockClient, key: str) -> AsyncLease:
-        options: dict[str, Any] = {
-            "acquire_timeout_s": self.acquire_timeout_s,
-            "lease_ttl_s": self.lease_ttl_s,
-        }
-        if self.limit is None:
-            return client.lock(key, **options)
-        return client.semaphore(key, limit=self.limit, **options)
+        return client.lease(
+            key,
+            limit=self.limit,
+            acquire_timeout_s=self.acquire_timeout_s,
+            lease_ttl_s=self.lease_ttl_s,
+        )
 
 
 class _Holder:

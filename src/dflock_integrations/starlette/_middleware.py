@@ -69,14 +69,11 @@ class DflockMiddleware:
             return
         rule, key = match
         client = self._client or client_in(scope)
-        options: dict[str, Any] = {
-            "acquire_timeout_s": rule.acquire_timeout_s,
-            "lease_ttl_s": rule.lease_ttl_s,
-        }
-        handle = (
-            client.lock(key, **options)
-            if rule.limit is None
-            else client.semaphore(key, limit=rule.limit, **options)
+        handle = client.lease(
+            key,
+            limit=rule.limit,
+            acquire_timeout_s=rule.acquire_timeout_s,
+            lease_ttl_s=rule.lease_ttl_s,
         )
         early: list[Message] = []  # body messages read while waiting, replayed to the app
 
