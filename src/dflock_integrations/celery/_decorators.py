@@ -42,6 +42,7 @@ from dflock_integrations.celery._outcomes import (
     connect_decorated_hooks,
     emit_outcome,
     payload,
+    wrapped_chain,
 )
 from dflock_integrations.client import SyncLease
 from dflock_integrations.errors import LockLostError, ServerUnavailable
@@ -212,13 +213,9 @@ def _binds_task(task: Any, wrapper: Callable[..., Any]) -> bool:
     run = inspect.getattr_static(cls, "run")
     bound = not isinstance(run, staticmethod)
     function = run.__func__ if isinstance(run, staticmethod) else run
-    for _ in range(32):  # bounded: a __wrapped__ chain could loop
-        if function is wrapper:
-            _binding_cache[(cls, wrapper)] = bound
-            return bound
-        function = getattr(function, "__wrapped__", None)
-        if function is None:
-            break
+    if any(f is wrapper for f in wrapped_chain(function)):
+        _binding_cache[(cls, wrapper)] = bound
+        return bound
     raise TypeError(
         f"{wrapper.__qualname__} is running, but the current Celery task is {task.name!r}: "
         "a function decorated with a dflock task decorator must itself be the task "

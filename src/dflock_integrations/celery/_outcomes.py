@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Literal
 
 from celery.exceptions import Ignore, Reject, Retry, TimeLimitExceeded, WorkerLostError
@@ -115,16 +115,22 @@ def emit_outcome(task: Any, body: dict[str, object]) -> None:
     sender.submit(client, channel, body)
 
 
+def wrapped_chain(function: Any) -> Iterator[Any]:
+    """`function`, then what it wraps (`__wrapped__`), and so on; bounded, as a chain
+    could loop."""
+    for _ in range(32):
+        if function is None:
+            return
+        yield function
+        function = getattr(function, "__wrapped__", None)
+
+
 def decorated_emits(task: Any) -> bool | None:
     """None for a task without dflock decorators, else whether they announce outcomes."""
-    function = getattr(task.run, "__func__", task.run)
-    for _ in range(32):  # bounded: a __wrapped__ chain could loop
+    for function in wrapped_chain(getattr(task.run, "__func__", task.run)):
         spec = getattr(function, "__dflock_spec__", None)
         if spec is not None:
             return bool(spec.emit)
-        function = getattr(function, "__wrapped__", None)
-        if function is None:
-            break
     return None
 
 
