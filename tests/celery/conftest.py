@@ -98,9 +98,10 @@ def worker_client(dflock_server, worker_prefix):
 
 
 class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+    def __init__(self, process: subprocess.Popen, log: Path, queue: str) -> None:
         self.process = process
         self.log = log
+        self.queue = queue
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace")
@@ -117,10 +118,8 @@ class Worker:
                 self.process.wait(STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
-def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
-    """A running worker, confirmed by a real round trip (the ping task) before any test."""
-    log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
+def start_worker(celery_conf, dflock_server, worker_prefix, log: Path, queue: str) -> Worker:
+    """A worker process (prefork, 4 children) consuming `queue`; not yet confirmed ready."""
     env = {
         **os.environ,
         CONF_ENV: json.dumps(celery_conf),
@@ -142,7 +141,7 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
         "--concurrency",
         "4",
         "-Q",
-        celery_conf["task_default_queue"],
+        queue,
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -160,7 +159,33 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so a KILL reaches the children
         )
-    worker = Worker(process, log)
+    return Worker(process, log, queue)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
+    """A running worker, confirmed by a real round trip (the ping task) before any test."""
+    log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
+    queue = celery_conf["task_default_queue"]
+    worker = start_worker(celery_conf, dflock_server, worker_prefix, log, queue)
+    try:
+        _wait_until_ready(worker, celery_app)
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
+    """A worker of this test's own, on a queue of its own, for tests that kill its children.
+
+    With kombu's filesystem transport Celery runs billiard's plain pool, whose children
+    share one job queue and its locks: a child killed at the wrong instant can leave
+    that pool unable to hand out work. That is the pool's hazard, not the test's subject,
+    so it must not reach the tests that share the session's worker.
+    """
+    queue = f"{celery_conf['task_default_queue']}-{uuid.uuid4().hex[:6]}"
+    worker = start_worker(celery_conf, dflock_server, worker_prefix, tmp_path / "worker.log", queue)
     try:
         _wait_until_ready(worker, celery_app)
         yield worker
@@ -170,7 +195,7 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
 
 def _wait_until_ready(worker: Worker, celery_app) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    result = celery_app.ping.delay()
+    result = celery_app.ping.apply_async(queue=worker.queue)
     while True:
         if worker.process.poll() is not None:
             pytest.fail(f"the celery worker exited at start:\n{worker.log_tail()}")
