@@ -98,10 +98,9 @@ def worker_client(dflock_server, worker_prefix):
 
 
 class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path, queue: str) -> None:
+    def __init__(self, process: subprocess.Popen, log: Path) -> None:
         self.process = process
         self.log = log
-        self.queue = queue
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace")
@@ -118,8 +117,10 @@ class Worker:
                 self.process.wait(STOP_TIMEOUT_S)
 
 
-def start_worker(celery_conf, dflock_server, worker_prefix, log: Path, queue: str) -> Worker:
-    """A worker process (prefork, 4 children) consuming `queue`; not yet confirmed ready."""
+@pytest.fixture(scope="session")
+def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
+    """A running worker, confirmed by a real round trip (the ping task) before any test."""
+    log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
     env = {
         **os.environ,
         CONF_ENV: json.dumps(celery_conf),
@@ -141,7 +142,7 @@ def start_worker(celery_conf, dflock_server, worker_prefix, log: Path, queue: st
         "--concurrency",
         "4",
         "-Q",
-        queue,
+        celery_conf["task_default_queue"],
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -159,33 +160,7 @@ def start_worker(celery_conf, dflock_server, worker_prefix, log: Path, queue: st
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so a KILL reaches the children
         )
-    return Worker(process, log, queue)
-
-
-@pytest.fixture(scope="session")
-def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
-    """A running worker, confirmed by a real round trip (the ping task) before any test."""
-    log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
-    queue = celery_conf["task_default_queue"]
-    worker = start_worker(celery_conf, dflock_server, worker_prefix, log, queue)
-    try:
-        _wait_until_ready(worker, celery_app)
-        yield worker
-    finally:
-        worker.stop()
-
-
-@pytest.fixture
-def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
-    """A worker of this test's own, on a queue of its own, for tests that kill its children.
-
-    With kombu's filesystem transport Celery runs billiard's plain pool, whose children
-    share one job queue and its locks: a child killed at the wrong instant can leave
-    that pool unable to hand out work. That is the pool's hazard, not the test's subject,
-    so it must not reach the tests that share the session's worker.
-    """
-    queue = f"{celery_conf['task_default_queue']}-{uuid.uuid4().hex[:6]}"
-    worker = start_worker(celery_conf, dflock_server, worker_prefix, tmp_path / "worker.log", queue)
+    worker = Worker(process, log)
     try:
         _wait_until_ready(worker, celery_app)
         yield worker
@@ -195,7 +170,7 @@ def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
 
 def _wait_until_ready(worker: Worker, celery_app) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    result = celery_app.ping.apply_async(queue=worker.queue)
+    result = celery_app.ping.delay()
     while True:
         if worker.process.poll() is not None:
             pytest.fail(f"the celery worker exited at start:\n{worker.log_tail()}")
