@@ -38,6 +38,7 @@ from dflock_integrations.celery import (
     install_outcome_signals,
     single_instance,
 )
+from dflock_integrations.celery.filesystem_broker import filesystem_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_ENV = "DFLOCK_CELERY_BENCH_CONF"
@@ -140,20 +141,8 @@ def _broker_conf(folder: Path, queue: str) -> tuple[str, dict[str, Any]]:
     if _redis_answers():
         conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL, result_expires=300)
         return "Redis 127.0.0.1:6379", conf
-    messages, results = folder / "messages", folder / "results"
-    messages.mkdir()
-    results.mkdir()
-    conf.update(
-        broker_url="filesystem://",
-        broker_transport_options={
-            "data_folder_in": str(messages),
-            "data_folder_out": str(messages),
-            "control_folder": str(folder),
-            "polling_interval": 0.001,
-        },
-        result_backend=f"file://{results}",
-    )
-    return "kombu filesystem transport", conf
+    conf.update(filesystem_broker(folder, polling_interval_s=0.001))
+    return "folder broker (kombu filesystem transport)", conf
 
 
 def _start_worker(conf: dict[str, Any], address: str, prefix: str, log: Path) -> Any:

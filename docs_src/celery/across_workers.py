@@ -19,6 +19,7 @@ from pathlib import Path
 from celery import Celery
 
 from dflock_integrations.celery import current_lease, get_client, single_instance
+from dflock_integrations.celery.filesystem_broker import filesystem_broker
 
 HERE = Path(__file__).resolve().parent
 CONF_ENV = "ACROSS_WORKERS_CONF"  # the broker's folders, shared by this script and the worker
@@ -79,25 +80,6 @@ def import_until(source, gate):
 @app.task
 def ping():
     return "pong"
-
-
-def filesystem_broker(root):
-    """Celery settings for kombu's filesystem transport, every file under `root`."""
-    folders = {name: root / name for name in ("messages", "processed", "control", "results")}
-    for folder in folders.values():
-        folder.mkdir()
-    return {
-        "broker_url": "filesystem://",
-        "broker_transport_options": {
-            "data_folder_in": str(folders["messages"]),
-            "data_folder_out": str(folders["messages"]),
-            "processed_folder": str(folders["processed"]),
-            "control_folder": str(folders["control"]),
-            "store_processed": False,
-            "polling_interval": 0.02,
-        },
-        "result_backend": f"file://{folders['results']}",
-    }
 
 
 def start_worker(conf, log):

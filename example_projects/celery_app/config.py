@@ -2,7 +2,8 @@
 
 - `CELERY_BROKER_URL` set (e.g. `redis://127.0.0.1:6379/0`): that broker, with results in
   `CELERY_RESULT_BACKEND`, or the same URL.
-- Otherwise kombu's filesystem transport in `REPORTS_BROKER_DIR` (default: `.broker/`
+- Otherwise a folder broker (`dflock_integrations.celery.filesystem_broker`, kombu's
+  filesystem transport without its partial-write race) in `REPORTS_BROKER_DIR` (default: `.broker/`
   next to this file). Nothing to install, and every process on this machine pointing at
   the same folder shares the queue: the web app queues, the worker consumes.
 
@@ -15,6 +16,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from dflock_integrations.celery.filesystem_broker import filesystem_broker
 
 DEFAULT_BROKER_DIR = Path(__file__).resolve().parent / ".broker"
 POLLING_INTERVAL_S = 0.05  # seconds between two looks at the message folder
@@ -34,19 +37,5 @@ def celery_config(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         conf.update(broker_url=url, result_backend=environ.get("CELERY_RESULT_BACKEND", url))
         return conf
     root = Path(environ.get("REPORTS_BROKER_DIR") or DEFAULT_BROKER_DIR)
-    folders = {name: root / name for name in ("messages", "processed", "control", "results")}
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    conf.update(
-        broker_url="filesystem://",
-        broker_transport_options={
-            "data_folder_in": str(folders["messages"]),
-            "data_folder_out": str(folders["messages"]),
-            "processed_folder": str(folders["processed"]),
-            "control_folder": str(folders["control"]),
-            "store_processed": False,
-            "polling_interval": POLLING_INTERVAL_S,
-        },
-        result_backend=f"file://{folders['results']}",
-    )
+    conf.update(filesystem_broker(root, polling_interval_s=POLLING_INTERVAL_S))
     return conf

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from celery.exceptions import TimeoutError as ResultTimeout
 
+from dflock_integrations.celery.filesystem_broker import filesystem_broker
 from dflock_integrations.client import SyncDflockClient
 from dflock_integrations.pytest_plugin import settings_for
 
@@ -53,21 +54,8 @@ def celery_conf(tmp_path_factory, celery_session_id) -> dict:
     if using_redis():
         conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
     else:
-        root = tmp_path_factory.mktemp("celery-broker")
-        folders = {name: root / name for name in ("messages", "processed", "control", "results")}
-        for folder in folders.values():
-            folder.mkdir()
         conf.update(
-            broker_url="filesystem://",
-            broker_transport_options={
-                "data_folder_in": str(folders["messages"]),
-                "data_folder_out": str(folders["messages"]),
-                "processed_folder": str(folders["processed"]),
-                "control_folder": str(folders["control"]),
-                "store_processed": False,
-                "polling_interval": 0.02,  # seconds between looks at the folder
-            },
-            result_backend=f"file://{folders['results']}",
+            filesystem_broker(tmp_path_factory.mktemp("celery-broker"), polling_interval_s=0.02)
         )
     return conf
 

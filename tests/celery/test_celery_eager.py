@@ -24,6 +24,7 @@ from dflock_integrations.celery import (
     install_outcome_signals,
     single_instance,
 )
+from dflock_integrations.celery.filesystem_broker import filesystem_broker
 from dflock_integrations.errors import LockLostError, LockTimeout, ServerUnavailable
 from dflock_integrations.pytest_plugin import settings_for
 
@@ -383,17 +384,8 @@ def test_unreachable_server_retries_then_fails(dflock_server_factory):
 def test_retry_gives_the_lock_back_before_publishing(tmp_path, dflock_settings, dflock_client):
     """A worker's retry publishes a message first and raises Retry after: the lock must be
     free by then, or the retry could meet its own task's lock."""
-    folder = tmp_path / "broker"
-    folder.mkdir()
     app = make_app(
-        dflock_settings,
-        task_always_eager=False,
-        broker_url="filesystem://",
-        broker_transport_options={
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "control_folder": str(folder),
-        },
+        dflock_settings, task_always_eager=False, **filesystem_broker(tmp_path / "broker")
     )
 
     @app.task(bind=True, ignore_result=True)
