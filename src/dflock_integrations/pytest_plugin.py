@@ -5,8 +5,13 @@
   the test, so tests never see each other's locks.
 - `dflock_client`: a `SyncDflockClient` built from `dflock_settings`.
 - `dflock_server_factory`: start more servers (auth, TLS, short timeouts) for one test.
+- `dflock_server_process`: start servers in child processes, to freeze (SIGSTOP),
+  kill (SIGKILL) or restart them while a test runs.
 - `dflock_tls_files`: a CA, a server certificate and a client certificate made by
   trustme, for TLS tests.
+- `dflock_compat`: the dflockd generation those servers answer as. `pytest
+  --dflock-compat 1.10` runs every test against v1.10's behaviour; the marker
+  `@pytest.mark.dflock_compat("1.10", "2.1")` runs a test once per generation.
 
 Override `dflock_server_options` to configure the session server. Importing this
 module only defines fixtures; servers start when a test asks for one.
@@ -24,10 +29,52 @@ import pytest
 
 if TYPE_CHECKING:
     from dflock_integrations.client import SyncDflockClient
-    from dflock_integrations.server import RunningServer
+    from dflock_integrations.server import RunningServer, ServerProcess
     from dflock_integrations.settings import DflockSettings
 
 _prefixes = itertools.count(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dflock")
+    group.addoption(
+        "--dflock-compat",
+        default=None,
+        help="dflockd generation the embedded test servers answer as "
+        "(default, 1.10 ... 1.16, 2.0, 2.1, cluster)",
+    )
+    parser.addini("dflock_compat", "default for --dflock-compat", default="default")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dflock_compat(*generations): run the test once against each dflockd generation",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("dflock_compat")
+    if marker is None or "dflock_compat" not in metafunc.fixturenames:
+        return
+    from dflock_integrations.server import Profile
+
+    params = []
+    for arg in marker.args:  # names, or pytest.param(name, marks=...)
+        values, marks = (arg.values, arg.marks) if hasattr(arg, "values") else ((arg,), ())
+        Profile.named(values[0])  # a typo fails at collection, naming the choices
+        params.append(pytest.param(*values, marks=marks, id=f"dflockd-{values[0]}"))
+    metafunc.parametrize("dflock_compat", params, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def dflock_compat(request: pytest.FixtureRequest) -> str:
+    """The generation test servers answer as: the marker's, else --dflock-compat's."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        return str(param)
+    chosen = request.config.getoption("--dflock-compat") or request.config.getini("dflock_compat")
+    return str(chosen)
 
 
 @pytest.fixture(scope="session")
@@ -37,25 +84,26 @@ def dflock_server_options() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def dflock_server(dflock_server_options: dict[str, Any]) -> Iterator[RunningServer]:
-    """An embedded dflockd-compatible server, confirmed ready by a real `ping`."""
+def dflock_server(
+    dflock_server_options: dict[str, Any], dflock_compat: str
+) -> Iterator[RunningServer]:
+    """An embedded dflockd-compatible server, confirmed ready by a real round trip."""
     from dflock_integrations.server import run_in_thread
 
-    with run_in_thread(**dflock_server_options) as server:
+    with run_in_thread(**{"compat": dflock_compat, **dflock_server_options}) as server:
         yield server
 
 
-def settings_for(server: RunningServer, **overrides: Any) -> DflockSettings:
+def settings_for(server: RunningServer | ServerProcess, **overrides: Any) -> DflockSettings:
     """Client settings that reach `server`, with its idle limit and auth token."""
     from dflock_integrations.settings import DflockSettings
 
-    values: dict[str, Any] = {
-        "servers": [server.address],
-        "server_read_timeout_s": server.config.read_timeout_s,
-        "connect_timeout_s": 2.0,
-    }
-    if server.config.auth_token:
-        values["auth_token"] = server.config.auth_token
+    values: dict[str, Any] = {"servers": [server.address], "connect_timeout_s": 2.0}
+    config = getattr(server, "config", None)
+    if config is not None:
+        values["server_read_timeout_s"] = config.read_timeout_s
+        if config.auth_token:
+            values["auth_token"] = config.auth_token
     values.update(overrides)
     return DflockSettings(**values)
 
@@ -76,7 +124,7 @@ def dflock_client(dflock_settings: DflockSettings) -> Iterator[SyncDflockClient]
 
 
 @pytest.fixture
-def dflock_server_factory() -> Iterator[Callable[..., RunningServer]]:
+def dflock_server_factory(dflock_compat: str) -> Iterator[Callable[..., RunningServer]]:
     """`start(**config)` -> a running server, stopped when the test ends."""
     from contextlib import ExitStack
 
@@ -85,9 +133,32 @@ def dflock_server_factory() -> Iterator[Callable[..., RunningServer]]:
     with ExitStack() as stack:
 
         def start(**options: Any) -> RunningServer:
-            return stack.enter_context(run_in_thread(**options))
+            return stack.enter_context(run_in_thread(**{"compat": dflock_compat, **options}))
 
         yield start
+
+
+@pytest.fixture
+def dflock_server_process(dflock_compat: str) -> Iterator[Callable[..., ServerProcess]]:
+    """`start(*flags, compat=...)` -> `dflock serve` in a child process, stopped at the end.
+
+    Flags are dflockd's (`"--read-timeout", "2"`). The result can `freeze()` (SIGSTOP),
+    `thaw()`, `kill()` (SIGKILL), `restart()` on the same port, or `terminate()`.
+    """
+    from dflock_integrations.server import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(*flags: str, compat: str | None = None) -> ServerProcess:
+        process = ServerProcess(compat=compat or dflock_compat, flags=flags)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ import textwrap
 
 import pytest
 
+# Every test here runs against the oldest and the newest dflockd generation.
+pytestmark = pytest.mark.dflock_compat("1.10", "2.1")
+
 DFLOCK = [sys.executable, "-m", "dflock_integrations"]
 
 
@@ -47,6 +50,7 @@ def test_stats_unreachable_server_exits_nonzero(env):
     assert "127.0.0.1:1 unreachable" in result.stderr
 
 
+@pytest.mark.dflock_compat("1.16")
 def test_emit_and_listen(dflock_client, env):
     listener = subprocess.Popen(
         [*DFLOCK, "listen", "cli.>", "--count", "1"],

@@ -17,6 +17,9 @@ from dflock_integrations.server import run_in_thread
 
 from helpers import eventually
 
+# Every test here runs against the oldest and the newest dflockd generation.
+pytestmark = pytest.mark.dflock_compat("1.10", "2.1")
+
 
 def _closed_port() -> int:
     with socket.socket() as sock:

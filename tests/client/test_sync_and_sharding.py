@@ -13,6 +13,9 @@ from dflock_integrations.pytest_plugin import settings_for
 
 from helpers import eventually_sync
 
+# Every test here runs against the oldest and the newest dflockd generation.
+pytestmark = pytest.mark.dflock_compat("1.10", "2.1")
+
 
 def test_sync_lock_and_semaphore(dflock_client):
     with dflock_client.lock("sync") as lock:
@@ -49,6 +52,7 @@ def test_sync_threads_never_overlap(dflock_client):
     assert overlaps == 0
 
 
+@pytest.mark.dflock_compat("1.16")
 def test_sync_signals(dflock_client):
     with dflock_client.listen("s.>") as sub:
         assert dflock_client.emit("s.one", {"n": 1}) == 1

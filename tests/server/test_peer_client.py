@@ -50,8 +50,9 @@ def test_low_level_stats_renew_and_errors(dflock_server, key):
         assert low.renew(conn, key, token, 8) == 8
         stats = low.stats(conn)
         assert any(e["key"] == key for e in stats["locks"])
+        low.acquire(conn, f"{key}-s", 0, prefix="s", limit=3)
         with pytest.raises(dflockd_client.LimitMismatchError):
-            low.acquire(conn, key, 0, prefix="s", limit=3)
+            low.acquire(conn, f"{key}-s", 0, prefix="s", limit=2)
         low.release(conn, key, token)
         with pytest.raises(dflockd_client.DflockdError):
             low.release(conn, key, token)

@@ -124,38 +124,12 @@ def test_release_racing_a_waiters_close_never_grants_to_the_dead(wire, key):
         wait_for(lambda: _waiting(observer, key) == -1, what="lock free, no dead holder")
 
 
-def test_an_expired_lease_is_gone_at_the_next_request_not_the_next_sweep(
+def test_an_expired_lease_is_gone_at_the_next_acquire_not_the_next_sweep(
     dflock_server_factory, wire
 ):
-    """dflockd checks leases on every request; the sweep alone would take a minute here."""
+    """An acquire evicts the key's expired holders first; the sweep would take a minute here."""
     server = dflock_server_factory(lease_sweep_interval_s=60)
     holder, other = wire(server.address), wire(server.address)
     assert holder.ask("l", "k", "0 1").startswith("ok ")  # a 1 s lease, never renewed
     assert other.ask("l", "k", "0") == "timeout"
     wait_for(lambda: other.ask("l", "k", "0").startswith("ok "), what="the expired lease gone")
-
-
-def test_wait_after_a_two_phase_grant_expired_answers_lease_expired(dflock_server_factory, wire):
-    server = dflock_server_factory(lease_sweep_interval_s=0.05)
-    w, observer = wire(server.address), wire(server.address)
-    assert w.ask("e", "k", "1").startswith("acquired ")  # granted at once, 1 s lease
-    wait_for(
-        lambda: not any(e["key"] == "k" for e in stats_of(observer)["locks"]),
-        what="the lease to run out",
-    )
-    assert w.ask("w", "k", "0") == "error_lease_expired"
-    assert w.ask("w", "k", "0") == "error_not_enqueued"
-
-
-def test_releasing_an_expired_two_phase_grant_lets_the_connection_enqueue_again(
-    dflock_server_factory, wire
-):
-    server = dflock_server_factory(lease_sweep_interval_s=0.05)
-    w, observer = wire(server.address), wire(server.address)
-    token = w.ask("e", "k", "1").split()[1]
-    wait_for(
-        lambda: not any(e["key"] == "k" for e in stats_of(observer)["locks"]),
-        what="the lease to run out",
-    )
-    assert w.ask("r", "k", token) == "error"  # too late: the lease is gone
-    assert w.ask("e", "k", "5").startswith("acquired ")

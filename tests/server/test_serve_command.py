@@ -45,3 +45,55 @@ def test_serve_rejects_bad_values():
     )
     assert result.returncode == 2
     assert "--read-timeout" in result.stderr
+
+
+def _clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DFLOCK_", "DFLOCKD_"))}
+    return {**env, **extra}
+
+
+def test_serve_listens_where_the_clients_look_and_takes_their_token(tmp_path):
+    port = _free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    env = _clean_env(DFLOCK_SERVERS=f"127.0.0.1:{port}", DFLOCK_AUTH_TOKEN_FILE=str(token_file))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dflock_integrations", "serve", "--compat", "2.1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = child.stderr.readline()
+        assert f"listening on 127.0.0.1:{port}" in line
+        assert "answering as dflockd 2.1" in line
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"auth\n_\nfrom-a-file\nping\n_\n\n")
+            assert sock.makefile("rb").read(6) == b"ok\nok\n"
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def test_serve_refuses_several_servers_without_an_address():
+    result = subprocess.run(
+        [sys.executable, "-m", "dflock_integrations", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_clean_env(DFLOCK_SERVERS="127.0.0.1:7001,127.0.0.1:7002"),
+    )
+    assert result.returncode == 2
+    assert "DFLOCK_SERVERS names 2 servers" in result.stderr
+
+
+def test_serve_rejects_an_unknown_generation():
+    result = subprocess.run(
+        [sys.executable, "-m", "dflock_integrations", "serve", "--compat", "3.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_clean_env(),
+    )
+    assert result.returncode == 2
+    assert "'3.0' is not one of" in result.stderr

@@ -92,8 +92,8 @@ def _wait_until_answering(running: RunningServer) -> None:
             with socket.create_connection((running.host, running.port), timeout=1) as sock:
                 if running.config.tls_cert:
                     return  # a plain ping cannot cross TLS; the bound socket is enough
-                sock.sendall(b"ping\n_\n\n")
-                if sock.recv(64).split(b"\n")[0] in (b"ok", b"error_auth"):
+                sock.sendall(b"stats\n_\n\n")  # every generation has stats; not all have ping
+                if sock.recv(64).startswith((b"ok ", b"error_auth")):
                     return
         except OSError:
             pass

@@ -1,7 +1,11 @@
-"""Locks and semaphores: one FIFO key space, leases, fencing tokens, expiry and GC.
+"""Locks and semaphores: FIFO queues, leases, tokens, expiry and GC.
 
-A lock is a semaphore of limit 1; a key remembers its limit while it has state, so
-a request with another limit is refused (`error_limit_mismatch`).
+A lock is a semaphore of limit 1. Up to v1.13 locks and semaphores share one key
+space, so `l k` on a semaphore of limit 3 is refused (`error_limit_mismatch`); from
+v1.14 each has its own. Leases end the way dflockd ends them: a periodic sweep, an
+acquire on the same key evicting expired holders first, and a renewal refusing a
+lease past its end. A release is not checked against the clock, so releasing a
+lease that ran out but was not swept yet still answers `ok`, as upstream does.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ class Owner:
 
     def __init__(self, owner_id: int) -> None:
         self.id = owner_id
-        self.holds: dict[str, set[str]] = {}
-        self.enqueued: dict[str, Waiter] = {}  # two-phase state, by key
+        self.holds: dict[tuple[str, str], set[str]] = {}
+        self.enqueued: dict[tuple[str, str], Waiter] = {}  # two-phase state, by key
         # Every waiter still in a queue, blocking or two-phase: a close must withdraw
         # them at once, before a release elsewhere can grant to a dead connection.
         self.queued: dict[Waiter, KeyState] = {}
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Waiter:
     owner: Owner
     ttl: int
@@ -46,15 +50,16 @@ class Waiter:
     gone: bool = False  # withdrawn; skipped when its turn comes
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Holder:
     owner: Owner
     ttl: int
     expires: float
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class KeyState:
+    space: str  # "" when locks and semaphores share keys, else "lock" or "semaphore"
     key: str
     limit: int
     holders: dict[str, Holder] = field(default_factory=dict)
@@ -66,16 +71,31 @@ class KeyState:
     def idle(self) -> bool:
         return not self.holders and self.waiting == 0
 
+    @property
+    def ident(self) -> tuple[str, str]:
+        return self.space, self.key
 
-class FenceCounter:
-    """Tokens whose first 16 hex digits strictly increase with every grant.
+    @property
+    def listed_as_lock(self) -> bool:
+        return self.space == "lock" or (not self.space and self.limit == 1)
 
-    Starting from the clock in microseconds keeps them increasing across restarts
+
+class RandomTokens:
+    """32 random hex digits per grant, as dflockd before v2.1 issues them."""
+
+    def token(self) -> str:
+        return secrets.token_hex(16)
+
+
+class FenceTokens:
+    """Tokens whose first 16 hex digits count grants across all keys (dflockd v2.1).
+
+    Seeded from the wall clock in nanoseconds, so they keep rising across restarts
     on a clock that does not go back.
     """
 
-    def __init__(self) -> None:
-        self._last = time.time_ns() // 1000
+    def __init__(self, start: int | None = None) -> None:
+        self._last = time.time_ns() if start is None else start
 
     def token(self) -> str:
         self._last += 1
@@ -83,25 +103,42 @@ class FenceCounter:
 
 
 class Keyspace:
-    def __init__(self, *, max_locks: int, max_waiters: int) -> None:
-        self.keys: dict[str, KeyState] = {}
+    def __init__(
+        self,
+        *,
+        max_locks: int,
+        max_waiters: int,
+        tokens: RandomTokens | FenceTokens,
+        separate_spaces: bool,
+    ) -> None:
+        self.keys: dict[tuple[str, str], KeyState] = {}
         self._max_locks = max_locks
         self._max_waiters = max_waiters
-        self._fences = FenceCounter()
-        self._expiry: list[tuple[float, str, str]] = []
+        self._tokens = tokens
+        self._separate = separate_spaces
+        self._expiry: list[tuple[float, tuple[str, str], str]] = []
 
-    def state(self, key: str, limit: int) -> KeyState:
-        ks = self.keys.get(key)
+    def space(self, semaphore: bool) -> str:
+        if not self._separate:
+            return ""
+        return "semaphore" if semaphore else "lock"
+
+    def find(self, space: str, key: str) -> KeyState | None:
+        return self.keys.get((space, key))
+
+    def state(self, space: str, key: str, limit: int) -> KeyState:
+        ks = self.keys.get((space, key))
         if ks is None:
             if self._max_locks and len(self.keys) >= self._max_locks:
                 raise Refusal("error_max_locks")
-            ks = self.keys[key] = KeyState(key, limit, idle_since=time.monotonic())
+            ks = self.keys[(space, key)] = KeyState(space, key, limit, idle_since=time.monotonic())
         elif ks.limit != limit:
             raise Refusal("error_limit_mismatch")
         return ks
 
     def try_grant(self, ks: KeyState, owner: Owner, ttl: int) -> tuple[str, int] | None:
         """A grant at once if a slot is free and nobody is ahead in the queue."""
+        self.evict_expired(ks)
         if len(ks.holders) < ks.limit and ks.waiting == 0:
             return self._grant(ks, owner, ttl)
         return None
@@ -120,65 +157,69 @@ class Keyspace:
             waiter.owner.queued.pop(waiter, None)
             self._touch(ks)
 
-    def release(self, ks: KeyState, token: str, *, expired: bool = False) -> bool:
+    def release(self, ks: KeyState, token: str) -> bool:
         holder = ks.holders.pop(token, None)
         if holder is None:
             return False
-        tokens = holder.owner.holds.get(ks.key)
+        tokens = holder.owner.holds.get(ks.ident)
         if tokens is not None:
             tokens.discard(token)
             if not tokens:
-                del holder.owner.holds[ks.key]
-        enqueued = holder.owner.enqueued.get(ks.key)
-        if (
-            not expired  # a two-phase grant that ran out stays, for `w` to answer lease_expired
-            and enqueued is not None
-            and enqueued.grant is not None
-            and enqueued.grant[0] == token
-        ):
-            del holder.owner.enqueued[ks.key]
+                del holder.owner.holds[ks.ident]
+        # A two-phase grant ends here too: `w` then answers error_not_enqueued. (Before
+        # the sweep reaches an expired one, `w` finds it and answers error_lease_expired.)
+        enqueued = holder.owner.enqueued.get(ks.ident)
+        if enqueued is not None and enqueued.grant is not None and enqueued.grant[0] == token:
+            del holder.owner.enqueued[ks.ident]
         self._touch(ks)
         self._pump(ks)
         return True
 
-    def renew(self, ks: KeyState, token: str, ttl: int | None) -> int | None:
-        """New seconds remaining, or None if the lease is unknown or already expired."""
+    def renew(self, ks: KeyState, token: str, ttl: int) -> int | None:
+        """The renewed TTL, or None if the lease is unknown or already ran out (then evicted)."""
         holder = ks.holders.get(token)
         now = time.monotonic()
-        if holder is None or holder.expires <= now:
+        if holder is None:
             return None
-        if ttl is not None:
-            holder.ttl = ttl
-        self.reset_lease(ks.key, token, holder, now)
-        return holder.ttl
+        if holder.expires <= now:
+            self.release(ks, token)
+            return None
+        holder.ttl = ttl
+        self.reset_lease(ks, token, holder, now)
+        return ttl
 
-    def reset_lease(self, key: str, token: str, holder: Holder, now: float) -> None:
+    def reset_lease(self, ks: KeyState, token: str, holder: Holder, now: float) -> None:
         holder.expires = now + holder.ttl
-        heapq.heappush(self._expiry, (holder.expires, key, token))
+        heapq.heappush(self._expiry, (holder.expires, ks.ident, token))
+
+    def evict_expired(self, ks: KeyState) -> None:
+        now = time.monotonic()
+        for token in [t for t, h in ks.holders.items() if h.expires <= now]:
+            self.release(ks, token)
 
     def expire_due(self) -> None:
-        """Hand expired leases to the next waiters."""
+        """The periodic sweep: hand expired leases to the next waiters."""
         now = time.monotonic()
         while self._expiry and self._expiry[0][0] <= now:
-            _, key, token = heapq.heappop(self._expiry)
-            ks = self.keys.get(key)
+            _, ident, token = heapq.heappop(self._expiry)
+            ks = self.keys.get(ident)
             holder = ks.holders.get(token) if ks else None
             if ks is not None and holder is not None and holder.expires <= now:
-                self.release(ks, token, expired=True)
+                self.release(ks, token)
 
     def collect_idle(self, max_idle_s: float) -> None:
         now = time.monotonic()
-        stale = [k for k, ks in self.keys.items() if ks.idle and now - ks.idle_since >= max_idle_s]
-        for key in stale:
-            del self.keys[key]
+        stale = [i for i, ks in self.keys.items() if ks.idle and now - ks.idle_since > max_idle_s]
+        for ident in stale:
+            del self.keys[ident]
 
     def drop_owner(self, owner: Owner) -> None:
         """A connection closed: release what it held, withdraw what it queued."""
         for waiter, queue in list(owner.queued.items()):
             self.withdraw(queue, waiter)
         owner.enqueued.clear()
-        for key, tokens in list(owner.holds.items()):
-            held = self.keys.get(key)
+        for ident, tokens in list(owner.holds.items()):
+            held = self.keys.get(ident)
             if held is not None:
                 for token in list(tokens):
                     self.release(held, token)
@@ -192,17 +233,15 @@ class Keyspace:
         idle_semaphores: list[dict[str, Any]] = []
         for ks in self.keys.values():
             if ks.idle:
-                entry = {"key": ks.key, "idle_s": round(now - ks.idle_since, 1)}
-                (idle_locks if ks.limit == 1 else idle_semaphores).append(entry)
-            elif ks.limit == 1:
+                entry = {"key": ks.key, "idle_s": now - ks.idle_since}
+                (idle_locks if ks.listed_as_lock else idle_semaphores).append(entry)
+            elif ks.listed_as_lock:
                 holder = next(iter(ks.holders.values()), None)
                 locks.append(
                     {
                         "key": ks.key,
                         "owner_conn_id": holder.owner.id if holder else 0,
-                        "lease_expires_in_s": round(max(0.0, holder.expires - now), 1)
-                        if holder
-                        else 0,
+                        "lease_expires_in_s": max(0.0, holder.expires - now) if holder else 0,
                         "waiters": ks.waiting,
                     }
                 )
@@ -223,11 +262,11 @@ class Keyspace:
         }
 
     def _grant(self, ks: KeyState, owner: Owner, ttl: int) -> tuple[str, int]:
-        token = self._fences.token()
+        token = self._tokens.token()
         holder = Holder(owner, ttl, 0.0)
         ks.holders[token] = holder
-        owner.holds.setdefault(ks.key, set()).add(token)
-        self.reset_lease(ks.key, token, holder, time.monotonic())
+        owner.holds.setdefault(ks.ident, set()).add(token)
+        self.reset_lease(ks, token, holder, time.monotonic())
         return token, ttl
 
     def _pump(self, ks: KeyState) -> None:

@@ -9,7 +9,8 @@ import ssl
 from types import TracebackType
 from typing import Self
 
-from dflock_integrations.server._keyspace import Keyspace
+from dflock_integrations.server._commands import LOCK_COMMANDS, SIGNAL_COMMANDS
+from dflock_integrations.server._keyspace import FenceTokens, Keyspace, RandomTokens
 from dflock_integrations.server._options import ServerConfig
 from dflock_integrations.server._pubsub import PubSub
 from dflock_integrations.server._session import Session
@@ -26,10 +27,18 @@ class DflockServer:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
+        self.profile = self.config.profile
         self.token = self.config.token()
         self.keyspace = Keyspace(
-            max_locks=self.config.max_locks, max_waiters=self.config.max_waiters
+            max_locks=self.config.max_locks,
+            max_waiters=self.config.max_waiters,
+            tokens=FenceTokens() if self.profile.fencing_tokens else RandomTokens(),
+            separate_spaces=self.profile.separate_lock_and_semaphore_keys,
         )
+        self.commands = LOCK_COMMANDS | {"ping"} if self.profile.ping else LOCK_COMMANDS
+        if self.profile.signals:
+            self.commands |= SIGNAL_COMMANDS
+        self.draining = False
         self.pubsub = PubSub()
         self.sessions: set[Session] = set()
         self.host = self.config.host
@@ -64,10 +73,14 @@ class DflockServer:
             ),
         ]
         log.info(
-            "dflock server listening on %s (auth %s, TLS %s)",
+            "dflock server listening on %s (auth %s, TLS %s, answering as %s%s)",
             self.address,
             "on" if self.token else "off",
             "on" if self.config.tls_cert else "off",
+            "dflockd " + self.profile.name if self.profile.name != "default" else "default",
+            f", follower of {self.config.follower_of or '(no leader)'}"
+            if self.config.follower_of is not None
+            else "",
         )
 
     async def serve_forever(self) -> None:
@@ -77,14 +90,41 @@ class DflockServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._server.serve_forever()
 
-    async def close(self) -> None:
+    @property
+    def cluster_view(self) -> dict[str, object] | None:
+        """The `cluster` block a cluster member adds to stats, or None outside a cluster."""
+        leader = self.config.follower_of
+        if leader is None and not self.profile.cluster:
+            return None
+        view: dict[str, object] = {
+            "node_id": f"embedded-{self.port}",
+            "role": "leader" if leader is None else "follower",
+            "term": 1,
+            "leader_id": "" if leader is None else f"leader@{leader}",
+        }
+        if leader is None:
+            view["leader_addr"] = self.address
+        elif leader:
+            view["leader_addr"] = leader
+        return view
+
+    async def close(self, *, drain: bool = False) -> None:
+        """Stop. `drain` does what dflockd does on SIGTERM; otherwise connections close now.
+
+        Draining: stop accepting, end blocked requests with `error`, then let clients
+        finish (from v1.16 their next request is answered `error_draining` and their
+        connection closed) until the shutdown timeout closes what is left.
+        """
         for task in self._sweeps:
             task.cancel()
         if self._server is not None:
             self._server.close()
         self._drained = asyncio.Event()
+        self.draining = True
         for session in list(self.sessions):
-            session.close()
+            session.stop_waiting()
+            if not drain:
+                session.close()
         if self.sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.shutdown_timeout_s):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dflock_integrations.server._profiles import DEFAULT, Profile
+
 MAX_LINE_BYTES = 256
 MAX_BIG_LINE_BYTES = 64 * 1024  # an auth token or a signal payload
 
@@ -30,6 +32,10 @@ class ServerConfig:
     shutdown_timeout_s: float = 30.0
     # Bytes a listener may leave unread before the server drops it (protects emitters).
     push_buffer_bytes: int = 1 << 20
+    # Which upstream generation to answer as (see _profiles.py).
+    compat: str = DEFAULT
+    # Answer as a cluster follower whose leader's client address is this ("" = unknown).
+    follower_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.auth_token is not None and self.auth_token_file is not None:
@@ -49,6 +55,13 @@ class ServerConfig:
         for name in ("max_locks", "max_waiters", "max_connections", "max_subscriptions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        Profile.named(self.compat)  # raises, naming the choices
+        if self.follower_of and any(c.isspace() for c in self.follower_of):
+            raise ValueError(f"follower_of must be host:port, got {self.follower_of!r}")
+
+    @property
+    def profile(self) -> Profile:
+        return Profile.named(self.compat)
 
     def token(self) -> str | None:
         if self.auth_token_file is not None:
@@ -60,5 +73,6 @@ class ServerConfig:
         token = "***" if self.auth_token else None
         return (
             f"ServerConfig(host={self.host!r}, port={self.port}, auth_token={token}, "
-            f"tls={self.tls_cert is not None}, read_timeout_s={self.read_timeout_s})"
+            f"tls={self.tls_cert is not None}, read_timeout_s={self.read_timeout_s}, "
+            f"compat={self.compat!r}, follower_of={self.follower_of!r})"
         )

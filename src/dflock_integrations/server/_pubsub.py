@@ -1,7 +1,9 @@
-"""Signals: NATS-style patterns, plain listeners and round-robin queue groups.
+"""Signals (dflockd v1.11 to v1.16): NATS-style patterns, listeners and queue groups.
 
-A connection subscribed with several matching patterns receives a signal once per
-matching subscription, as the real server does with independent subscriptions.
+Delivery follows upstream: a connection without a group receives a signal once,
+however many of its patterns match; each (pattern, group) pair is a queue group
+that delivers to one member, round robin. The count returned to the emitter is one
+per plain listener plus one per group served.
 """
 
 from __future__ import annotations
@@ -18,19 +20,19 @@ class Listener(Protocol):
         ...
 
 
-def valid_name(text: str, *, pattern: bool) -> bool:
-    if not text or any(c.isspace() for c in text):
-        return False
-    tokens = text.split(".")
+def valid_pattern(pattern: str) -> bool:
+    """`*` and `>` only as whole tokens, `>` only last (dflockd checks nothing else)."""
+    tokens = pattern.split(".")
     for index, token in enumerate(tokens):
-        if not token:
+        if token == ">" and index != len(tokens) - 1:
             return False
-        if token in ("*", ">"):
-            if not pattern or (token == ">" and index != len(tokens) - 1):
-                return False
-        elif "*" in token or ">" in token:
+        if token not in ("*", ">") and ("*" in token or ">" in token):
             return False
     return True
+
+
+def valid_channel(channel: str) -> bool:
+    return "*" not in channel and ">" not in channel
 
 
 def compile_pattern(pattern: str) -> Callable[[list[str]], bool]:
@@ -80,10 +82,11 @@ class PubSub:
         return True
 
     def publish(self, channel: str, payload: str) -> int:
-        """Deliver to every plain listener and one member of each group; count deliveries."""
+        """Deliver to every plain listener once and to one member of each group."""
         tokens = channel.split(".")
         line = f"sig {channel} {payload}\n".encode()
         delivered = 0
+        plain_done: set[int] = set()
         for sub in list(self._subs.values()):
             if not sub.members or not sub.matches(tokens):
                 continue
@@ -94,15 +97,20 @@ class PubSub:
                     if member.push(line):
                         delivered += 1
                         break
-            else:
-                delivered += sum(1 for member in list(sub.members) if member.push(line))
+                continue
+            for member in list(sub.members):
+                if member.id not in plain_done:
+                    plain_done.add(member.id)
+                    if member.push(line):
+                        delivered += 1
         return delivered
 
     def snapshot(self) -> list[dict[str, object]]:
         entries: list[dict[str, object]] = []
         for sub in self._subs.values():
-            entry: dict[str, object] = {"pattern": sub.pattern, "listeners": len(sub.members)}
+            entry: dict[str, object] = {"pattern": sub.pattern}
             if sub.group:
                 entry["group"] = sub.group
+            entry["listeners"] = len(sub.members)
             entries.append(entry)
         return entries

@@ -1,8 +1,10 @@
 """One client connection: framing, the idle timeout, and requests in arrival order.
 
 A protocol object rather than streams, so a closed connection is noticed at once
-(`connection_lost`) even while one of its requests blocks waiting for a grant:
-its waiters are withdrawn and its grants released without waiting for a read.
+(`connection_lost`). From v1.15 dflockd notices too while a request blocks waiting
+for a grant, withdrawing the waiter; before, the waiter stays queued until it is
+granted or times out, and only then is the connection's state released. The
+session does whichever its profile says.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("dflock_integrations.server")
 
 _ids = itertools.count(1)
-_BIG_LINE_COMMANDS = frozenset({"auth", "signal"})
+# From v1.15 a client that piles this much behind a blocked request is cut off.
+MAX_BACKLOG_BYTES = 4096
+# dflockd pauses before closing a connection that failed to authenticate.
+AUTH_FAILURE_DELAY_S = 0.1
 
 
 class Session(asyncio.Protocol):
@@ -43,6 +48,8 @@ class Session(asyncio.Protocol):
         self._idle_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._authed = server.token is None
+        self._backlog = 0  # bytes received while a request blocks
+        self._forgotten = False
 
     # -- transport events ------------------------------------------------------------
 
@@ -59,21 +66,25 @@ class Session(asyncio.Protocol):
         if self.closed:
             return
         self._buffer += data
+        if self._busy is not None and self.server.profile.notices_close_while_blocked:
+            self._backlog += len(data)
+            if self._backlog > MAX_BACKLOG_BYTES:
+                log.info("closing connection %d: too much sent behind a blocked request", self.id)
+                self.abort()
+                return
         while not self.closed:
             end = self._buffer.find(b"\n")
             limit = self._line_limit()
             if end < 0:
-                if len(self._buffer) > limit + 1:
+                if len(self._buffer) > limit:
                     self._fail()  # an over-long line: answer `error` and close
                 return
             raw = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if len(raw) > limit:
+            if len(raw) > limit:  # a `\r` before the `\n` counts, as in dflockd
                 self._fail()
                 return
-            self._lines.append(raw.decode("utf-8", "replace"))
+            self._lines.append(raw.decode("utf-8", "replace").rstrip("\r"))
             if len(self._lines) == 3:
                 cmd, key, arg = self._lines
                 self._lines = []
@@ -89,8 +100,15 @@ class Session(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         if self._busy is not None:
+            if not self.server.profile.notices_close_while_blocked:
+                return  # the blocked request runs its course; _finish forgets the session
             self._busy.cancel()
-        self.server.forget(self)
+        self._forget()
+
+    def _forget(self) -> None:
+        if not self._forgotten:
+            self._forgotten = True
+            self.server.forget(self)
 
     def pause_writing(self) -> None:
         # The peer is not reading its answers: stop reading its requests, and give up
@@ -110,8 +128,11 @@ class Session(asyncio.Protocol):
     # -- requests --------------------------------------------------------------------
 
     def _line_limit(self) -> int:
-        if len(self._lines) == 2 and self._lines[0] in _BIG_LINE_COMMANDS:
-            return MAX_BIG_LINE_BYTES
+        profile = self.server.profile
+        if profile.big_lines and len(self._lines) == 2:
+            cmd = self._lines[0]
+            if cmd == "auth" or (cmd == "signal" and profile.signals):
+                return MAX_BIG_LINE_BYTES
         return MAX_LINE_BYTES
 
     def _run_requests(self) -> None:
@@ -122,6 +143,10 @@ class Session(asyncio.Protocol):
             if not self._authed:
                 self._authenticate(cmd, arg)
                 continue
+            if self.server.draining and self.server.profile.drains:
+                self.send("error_draining")
+                self.close()
+                return
             try:
                 answer = execute(self, cmd, key, arg)
             except Bad:
@@ -130,25 +155,50 @@ class Session(asyncio.Protocol):
                 self.send(answer)
             else:
                 self._cancel_idle_timer()  # not reading while blocked, as dflockd
+                self._backlog = 0
                 self._busy = asyncio.ensure_future(self._finish(answer))
 
     async def _finish(self, pending: Awaitable[str]) -> None:
         try:
-            self.send(await pending)
+            answer = await pending
         except asyncio.CancelledError:
+            self._busy = None
+            if self.closed:
+                self._forget()
+            elif self.server.draining:
+                # Shutting down cancels a blocked request; dflockd answers it `error`.
+                self.send("error")
+                self._run_requests()
             return
         self._busy = None
+        if self.closed:
+            self._forget()  # the client left while it waited: give back what it got
+            return
+        self.send(answer)
         self._arm_idle_timer()
         self._run_requests()
 
+    def stop_waiting(self) -> None:
+        """Shutdown began: a blocked request ends (answered `error` by `_finish`)."""
+        if self._busy is not None:
+            self._busy.cancel()
+
     def _authenticate(self, cmd: str, arg: str) -> None:
         token = self.server.token or ""
-        if cmd == "auth" and hmac.compare_digest(arg.encode(), token.encode()):
+        if cmd == "auth" and hmac.compare_digest(arg.strip().encode(), token.encode()):
             self._authed = True
             self.send("ok")
         else:
-            self.send("error_auth")
-            self.close()
+            self._refuse_auth()
+
+    def _refuse_auth(self) -> None:
+        # Everything before a good `auth` (another command, a parse error, a timeout)
+        # gets `error_auth`, then the connection closes after a pause, as in dflockd.
+        self.send("error_auth")
+        self.closed = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+            asyncio.get_running_loop().call_later(AUTH_FAILURE_DELAY_S, self._transport.close)
 
     # -- output ----------------------------------------------------------------------
 
@@ -177,6 +227,9 @@ class Session(asyncio.Protocol):
             self._transport.abort()
 
     def _fail(self) -> None:
+        if not self._authed:
+            self._refuse_auth()
+            return
         self.send("error")
         self.close()
         self.closed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import click
 
 from dflock_integrations.server._listener import DflockServer
 from dflock_integrations.server._options import ServerConfig
+from dflock_integrations.server._profiles import CHOICES, DEFAULT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,8 +116,32 @@ def _option(flag: str, env: str, **kwargs: Any) -> Callable[[F], F]:
     default=30.0,
     show_default=True,
 )
+@click.option(
+    "--compat",
+    type=click.Choice(CHOICES),
+    default=DEFAULT,
+    show_default=True,
+    envvar="DFLOCK_SERVE_COMPAT",
+    show_envvar=True,
+    help="Answer as this dflockd generation does (tokens, ping, signals, errors).",
+)
+@click.option(
+    "--follower-of",
+    metavar="HOST:PORT",
+    envvar="DFLOCK_SERVE_FOLLOWER_OF",
+    help="Answer as a cluster follower: mutating requests get `error_not_leader HOST:PORT` "
+    "(an empty value: no leader known).",
+)
 def serve(**options: Any) -> None:
-    """Run a dflockd-compatible server (development and tests; production runs dflockd)."""
+    """Run a dflockd-compatible server (development and tests; production runs dflockd).
+
+    Without --host/--port (or DFLOCKD_HOST/DFLOCKD_PORT) it listens where DFLOCK_SERVERS
+    points when that names one server, and takes DFLOCK_AUTH_TOKEN(_FILE) as its token
+    when no DFLOCKD_AUTH_TOKEN(_FILE) is given, so it matches the clients' settings.
+    SIGTERM and SIGINT drain as dflockd does, within --shutdown-timeout.
+    """
+    ctx = click.get_current_context()
+    _take_client_settings(ctx, options)
     names = {
         "default_lease_ttl": "default_lease_ttl_s",
         "lease_sweep_interval": "lease_sweep_interval_s",
@@ -136,6 +162,34 @@ def serve(**options: Any) -> None:
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
 
 
+def _take_client_settings(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Fill the address and token from the clients' DFLOCK_* settings where none was given."""
+    from click.core import ParameterSource
+
+    def defaulted(name: str) -> bool:
+        return ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None)
+
+    servers = os.environ.get("DFLOCK_SERVERS", "").strip()
+    if servers and defaulted("host") and defaulted("port"):
+        from dflock_integrations.settings import ServerAddress, _split_servers
+
+        try:
+            addresses: list[ServerAddress] = _split_servers(servers)
+        except ValueError as exc:
+            raise click.UsageError(f"DFLOCK_SERVERS: {exc}") from None
+        if len(addresses) > 1:
+            raise click.UsageError(
+                f"DFLOCK_SERVERS names {len(addresses)} servers; one `dflock serve` listens "
+                "on one address: pass --host and --port"
+            )
+        options["host"], options["port"] = addresses[0].host, addresses[0].port
+    if defaulted("auth_token") and defaulted("auth_token_file"):
+        if os.environ.get("DFLOCK_AUTH_TOKEN"):
+            options["auth_token"] = os.environ["DFLOCK_AUTH_TOKEN"]
+        elif os.environ.get("DFLOCK_AUTH_TOKEN_FILE"):
+            options["auth_token_file"] = Path(os.environ["DFLOCK_AUTH_TOKEN_FILE"])
+
+
 async def _serve(config: ServerConfig) -> None:
     server = DflockServer(config)
     await server.start()
@@ -146,4 +200,4 @@ async def _serve(config: ServerConfig) -> None:
             loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     logging.getLogger("dflock_integrations.server").info("shutting down")
-    await server.close()
+    await server.close(drain=True)
