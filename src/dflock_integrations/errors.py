@@ -1,13 +1,11 @@
 """One exception tree for the whole package.
 
-Every class derives from `DflockError`. Where dflockd-client already has a class
-for the same condition, ours derives from it too, so code written against that
-library keeps catching what it expects.
+Every class derives from `DflockError`, and from the built-in class a caller would
+reach for: `LockTimeout` is a TimeoutError, `ServerUnavailable` a ConnectionError,
+`AuthenticationError` a PermissionError, the configuration and key errors ValueErrors.
 """
 
 from __future__ import annotations
-
-import dflockd_client as _upstream
 
 
 class DflockError(Exception):
@@ -22,7 +20,7 @@ class InvalidKeyError(DflockError, ValueError):
     """A key, key template, channel or pattern that the protocol cannot carry."""
 
 
-class LockTimeout(DflockError, _upstream.DflockdTimeoutError):
+class LockTimeout(DflockError, TimeoutError):
     """A lock or semaphore slot was not granted within the acquire timeout."""
 
     def __init__(
@@ -42,7 +40,7 @@ class ServerUnavailable(DflockError, ConnectionError):
         self.server = server
 
 
-class AuthenticationError(DflockError, _upstream.AuthError, PermissionError):
+class AuthenticationError(DflockError, PermissionError):
     """The server rejected the auth token (the token itself is never shown)."""
 
 
@@ -58,19 +56,19 @@ class SignalsUnsupported(DflockError):
     """The server has no pub/sub signals (dflockd 2.x removed them)."""
 
 
-class ServerError(DflockError, _upstream.DflockdError):
+class ServerError(DflockError):
     """The server answered with an error status this package does not map further."""
 
 
-class MaxLocksError(ServerError, _upstream.MaxLocksError):
+class MaxLocksError(ServerError):
     """The server's cap on distinct keys is reached."""
 
 
-class MaxWaitersError(ServerError, _upstream.MaxWaitersError):
+class MaxWaitersError(ServerError):
     """The server's cap on waiters for one key is reached."""
 
 
-class LimitMismatchError(ServerError, _upstream.LimitMismatchError):
+class LimitMismatchError(ServerError):
     """The key is in use as a lock or semaphore with another limit."""
 
 
@@ -78,21 +76,28 @@ class ProtocolError(DflockError):
     """The server sent something the protocol does not allow."""
 
 
-_STATUS_CLASSES: tuple[tuple[type[Exception], type[ServerError]], ...] = (
-    (_upstream.MaxLocksError, MaxLocksError),
-    (_upstream.MaxWaitersError, MaxWaitersError),
-    (_upstream.LimitMismatchError, LimitMismatchError),
-)
+_REFUSALS: dict[str, tuple[type[ServerError], str]] = {
+    "error_max_locks": (MaxLocksError, "the server's cap on distinct keys is reached"),
+    "error_max_waiters": (MaxWaitersError, "the server's cap on waiters for this key is reached"),
+    "error_limit_mismatch": (
+        LimitMismatchError,
+        "the key is in use with another limit (a semaphore of another size, or, before "
+        "dflockd v1.14, a lock)",
+    ),
+}
 
 
-def translate_status_error(exc: _upstream.DflockdError, *, key: str) -> DflockError:
-    """Map a dflockd-client status error onto this package's tree, naming the key."""
-    if isinstance(exc, _upstream.AuthError):
+def refusal(status: str, *, key: str, server: str) -> DflockError:
+    """The exception for a status word a server answered instead of what was asked."""
+    if status == "error_auth":
         return AuthenticationError(
-            "the server requires an auth token first; set DFLOCK_AUTH_TOKEN or "
+            f"dflockd at {server} requires an auth token first; set DFLOCK_AUTH_TOKEN or "
             "DFLOCK_AUTH_TOKEN_FILE"
         )
-    for upstream_cls, ours in _STATUS_CLASSES:
-        if isinstance(exc, upstream_cls):
-            return ours(f"{exc} (key {key!r})")
-    return ServerError(f"{exc} (key {key!r})")
+    if status == "error_draining":
+        return ServerUnavailable(f"dflockd at {server} is shutting down", server=server)
+    known = _REFUSALS.get(status)
+    if known is not None:
+        cls, meaning = known
+        return cls(f"dflockd at {server} refused key {key!r}: {meaning} ({status})")
+    return ServerError(f"dflockd at {server} answered {status!r} for key {key!r}")

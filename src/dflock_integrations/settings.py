@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import ssl
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, Self
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BeforeValidator,
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Self
 
 from dflock_integrations.errors import ConfigurationError
 
@@ -123,6 +124,17 @@ class DflockSettings(BaseSettings):
     pool_max_idle: int = Field(16, ge=0, le=10_000, description="Idle connections per server.")
     pool_max_connections: int = Field(
         1024, ge=1, le=100_000, description="Connections per server, idle or busy."
+    )
+    topology: Literal["shards", "cluster"] = Field(
+        "shards",
+        description="shards: each key lives on one of the servers (CRC-32, as dflockd-client "
+        "picks); cluster: the servers are members of one dflockd cluster, any of them "
+        "answers and changes go to its leader.",
+    )
+    fencing: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Fences from tokens: auto, when the server issues them (dflockd 2.1+); "
+        "on, required (an error otherwise); off, never.",
     )
 
     def __init__(self, **values: Any) -> None:

@@ -62,7 +62,7 @@ def test_ctrl_c_while_waiting_leaves_nothing(dflock_client):
         signal.signal(signal.SIGALRM, previous)
     # Before v1.15 the server notices the closed connection only when the wait ends.
     eventually_sync(lambda: _waiters(dflock_client, holder.key) == 0, what="waiter withdrawn")
-    holder.release()
+    holder.release(wait=True)
     assert dflock_client.stats().find(holder.key) is None
 
 

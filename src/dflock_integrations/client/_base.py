@@ -1,14 +1,19 @@
-"""What the async and sync clients share: settings, sharding, and building handles."""
+"""What the async and sync clients share: settings, sharding, fencing, building handles."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+import os
+import weakref
+import zlib
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from dflockd_client import stable_hash_shard
-
+from dflock_integrations.client._fencing import Fencing
 from dflock_integrations.keys import check_key, prefixed
 from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
+
+LockT = TypeVar("LockT")
+SemaphoreT = TypeVar("SemaphoreT")
 
 
 class _HandleClass(Protocol):
@@ -24,31 +29,29 @@ class _HandleClass(Protocol):
     ) -> Any: ...
 
 
-class ClientBase[LockT, SemaphoreT]:
+class ClientBase(Generic[LockT, SemaphoreT]):
     _lock_class: ClassVar[_HandleClass]
     _semaphore_class: ClassVar[_HandleClass]
 
     def __init__(self, settings: DflockSettings | None, overrides: dict[str, Any]) -> None:
         self.settings = resolve_settings(settings, overrides)
         self._token = self.settings.token()
+        self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
+        self._fencing = Fencing(
+            self.settings.fencing,
+            cluster=self.settings.topology == "cluster",
+            key_prefix=self.settings.key_prefix,
+        )
+        _live_clients.add(self)
 
     def __repr__(self) -> str:
         servers = ",".join(str(s) for s in self.settings.servers)
         return f"<{type(self).__name__} servers={servers} prefix={self.settings.key_prefix!r}>"
 
     def server_for(self, key: str) -> ServerAddress:
-        """The server that owns a key as sent (prefix included), by dflockd-client's rule."""
+        """The shard that owns a key as sent (prefix included): CRC-32, as dflockd-client."""
         servers = self.settings.servers
-        return servers[stable_hash_shard(key, len(servers))]
-
-    def _pool_options(self) -> dict[str, Any]:
-        settings = self.settings
-        return {
-            "max_idle": settings.pool_max_idle,
-            "max_connections": settings.pool_max_connections,
-            "server_read_timeout_s": settings.server_read_timeout_s,
-            "wait_timeout_s": settings.connect_timeout_s,
-        }
+        return servers[zlib.crc32(key.encode("utf-8")) % len(servers)]
 
     def lock(
         self, key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
@@ -96,6 +99,18 @@ class ClientBase[LockT, SemaphoreT]:
             key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
         )
 
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's sockets, loops and threads are not ours to use."""
+        pools = getattr(self, "_pools", None)
+        if pools is not None:
+            pools.clear()  # the child's copy only; nothing is closed
+        keeper = getattr(self, "_keeper", None)
+        if keeper is not None:
+            self._keeper = type(keeper)(self)
+        # A parent thread may have held this lock at the fork; the child's copy would
+        # stay locked forever. The child is single-threaded here: a new one is safe.
+        self._fencing.reset_lock()
+
 
 def check_limit(limit: object) -> int:
     return whole_number(limit, "semaphore limit")
@@ -109,3 +124,17 @@ def lease_options(
     lease = settings.lease_ttl_s if lease_ttl_s is None else lease_ttl_s
     check_lease_options(acquire_timeout_s=timeout, lease_ttl_s=lease)
     return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}
+
+
+_live_clients: weakref.WeakSet[ClientBase[Any, Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The child is single-threaded here. A Celery worker forks children while its own
+    # threads use a client: the child starts over with connections of its own.
+    for client in list(_live_clients):
+        client._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,10 +1,10 @@
 """Signal payloads and `AsyncSubscription`, a listener on every server.
 
 A listening connection carries two kinds of lines: answers to our own requests and
-`sig` lines the server pushes at any time. One reader task per connection routes
-them: pushes into the subscription's queue, answers to the request that waits for
-it. The same connection is pinged before the server's idle limit, and re-opened and
-re-subscribed when it fails; signals sent while it was down are not delivered.
+`sig` lines the server pushes at any time; the connection's dispatcher routes them
+apart (pushes into the subscription's queue). The connection is pinged before the
+server's idle limit, and re-opened and re-subscribed when it fails; signals sent
+while it was down are not delivered.
 """
 
 from __future__ import annotations
@@ -13,19 +13,21 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from dflockd_client import _protocol as proto
+from typing_extensions import Self
 
-from dflock_integrations.client._connection import Connection, connect
+from dflock_integrations import _protocol as protocol
+from dflock_integrations.client._async._connection import AsyncConnection, open_connection
+from dflock_integrations.client._timing import Deadline
 from dflock_integrations.errors import SignalsUnsupported
 from dflock_integrations.settings import ServerAddress
 
 if TYPE_CHECKING:
-    from dflock_integrations.client._async_client import AsyncDflockClient
+    from dflock_integrations.client._async._client import AsyncDflockClient
+    from dflock_integrations.client._sync._client import SyncDflockClient
 
 log = logging.getLogger("dflock_integrations")
 
@@ -97,9 +99,8 @@ class AsyncSubscription:
         """The next signal, or None after `timeout_s` seconds without one."""
         await self.start()
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._queue.get()
-        except TimeoutError:
+            return await asyncio.wait_for(self._queue.get(), timeout_s)
+        except asyncio.TimeoutError:
             return None
 
     def __aiter__(self) -> Self:
@@ -127,9 +128,10 @@ class AsyncSubscription:
     ) -> None:
         await self.aclose()
 
-    def _deliver(self, channel: str, payload: str, server: ServerAddress) -> None:
+    def _deliver(self, push: protocol.Push, server: ServerAddress) -> None:
         prefix = self._client.settings.key_prefix
-        signal = Signal(channel.removeprefix(prefix), payload, str(server))
+        channel = push.channel[len(prefix) :] if push.channel.startswith(prefix) else push.channel
+        signal = Signal(channel, push.payload, str(server))
         if self._queue.full():
             # Keep the newest: a consumer that fell behind wants the current state.
             self._queue.get_nowait()
@@ -143,113 +145,143 @@ class _Link:
     def __init__(self, subscription: AsyncSubscription, server: ServerAddress) -> None:
         self._sub = subscription
         self._server = server
-        self._conn: Connection | None = None
-        self._pending: deque[asyncio.Future[str]] = deque()
+        self._conn: AsyncConnection | None = None
+        self._gone: asyncio.Event | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        """Connect and subscribe; answers and early pushes are routed from the start."""
+        """Connect and subscribe; pushes are routed from the first byte."""
         client = self._sub._client
-        self._conn = await connect(self._server, client.settings, token=client._token)
-        self._reader = asyncio.create_task(self._read_loop(self._conn))
-        arg = self._sub.group or ""
-        answer = await self._request("listen", self._sub.pattern, arg)
-        if answer != "ok":
-            raise SignalsUnsupported(
-                f"dflockd at {self._server} answered {answer!r} to listen "
-                f"{self._sub.pattern!r}: servers before v1.11 and dflockd 2.x have no "
-                "signals, and a server may cap subscriptions per connection"
+        settings = client.settings
+        gone = asyncio.Event()
+        conn = await open_connection(
+            self._server,
+            tls=client._tls,
+            token=client._token,
+            connect_timeout_s=settings.connect_timeout_s,
+            deadline=Deadline(settings.connect_timeout_s),
+            on_push=lambda push: self._sub._deliver(push, self._server),
+        )
+        conn.on_close = lambda error: gone.set()
+        try:
+            answer = await conn.exchange(
+                protocol.listen(self._sub.pattern, self._sub.group),
+                protocol.DONE,
+                REQUEST_TIMEOUT_S,
             )
+        except BaseException:
+            conn.close()
+            raise
+        if not isinstance(answer, protocol.Done):
+            conn.close()
+            raise SignalsUnsupported(
+                f"dflockd at {self._server} refused to listen to {self._sub.pattern!r} "
+                f"({answer}): servers before v1.11 and dflockd 2.x have no signals, and a "
+                "server may cap subscriptions per connection"
+            )
+        self._conn, self._gone = conn, gone
 
     def supervise(self) -> None:
-        self._supervisor = asyncio.create_task(
-            self._supervise(), name=f"dflock-listen[{self._server}]"
-        )
+        self._supervisor = asyncio.ensure_future(self._supervise())
 
     async def _supervise(self) -> None:
         delay = 0.05
-        settings = self._sub._client.settings
+        idle_s = self._sub._client.settings.server_read_timeout_s
         while True:
-            keepalive = asyncio.create_task(self._keepalive(settings.server_read_timeout_s))
-            try:
-                if self._reader is not None:
-                    await self._reader
-            finally:
-                keepalive.cancel()
-                self._drop_connection()
+            await self._keep_alive(idle_s)
             while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
                 try:
                     await self.open()
                 except Exception as exc:
-                    self._drop_connection()
                     log.debug("dflock listener reconnect to %s failed: %s", self._server, exc)
                     continue
                 self._sub.reconnects += 1
                 delay = 0.05
                 break
 
-    async def _keepalive(self, server_read_timeout_s: float) -> None:
-        while True:
-            await asyncio.sleep(server_read_timeout_s * 0.3)
+    async def _keep_alive(self, idle_s: float) -> None:
+        """Ping before the server's idle limit until the connection goes."""
+        conn, gone = self._conn, self._gone
+        assert conn is not None and gone is not None
+        while not conn.closed:
             try:
-                await self._request("ping", "_", "")
+                await asyncio.wait_for(gone.wait(), idle_s * 0.3)
+            except asyncio.TimeoutError:
+                pass
+            else:
+                break
+            try:
+                # Before v1.14 `ping` is an unknown request: its `error` keeps the line alive too.
+                await conn.exchange(protocol.PING, protocol.DONE, REQUEST_TIMEOUT_S)
             except Exception:
-                # The reader notices the closed connection and the supervisor reconnects.
-                self._drop_connection()
-                return
-
-    async def _request(self, cmd: str, key: str, arg: str) -> str:
-        conn = self._conn
-        if conn is None or conn.closed:
-            raise ConnectionError(f"listener connection to {self._server} is closed")
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append(future)
-        conn.writer.write(proto.encode_lines(cmd, key, arg))
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-            await conn.writer.drain()
-            return await future
-
-    async def _read_loop(self, conn: Connection) -> None:
-        """Route lines until the connection ends; the supervisor then reconnects."""
-        try:
-            while True:
-                raw = await conn.reader.readline()
-                if not raw:
-                    log.warning("dflock listener: %s closed the connection", self._server)
-                    return
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if line.startswith("sig "):
-                    _, channel, payload = [*line.split(" ", 2), "", ""][:3]
-                    self._sub._deliver(channel, payload, self._server)
-                elif self._pending:
-                    future = self._pending.popleft()
-                    if not future.done():
-                        future.set_result(line)
-                else:
-                    log.warning("dflock listener got an unexpected line from %s", self._server)
-        except (OSError, ValueError) as exc:
-            log.warning("dflock listener connection to %s failed: %s", self._server, exc)
-        finally:
-            conn.close()
-            while self._pending:
-                future = self._pending.popleft()
-                if not future.done():
-                    future.set_exception(ConnectionError(f"connection to {self._server} closed"))
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+                conn.close()
+        log.warning("dflock listener: the connection to %s closed; reconnecting", self._server)
 
     async def close(self) -> None:
-        for task in (self._supervisor, self._reader):
-            if task is not None:
-                task.cancel()
-        for task in (self._supervisor, self._reader):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._drop_connection()
-        self._conn = None
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SyncSubscription:
+    """Signals for blocking code: `for signal in sub:` or `sub.get(timeout_s=1)`.
+
+    The listening connections live on the sync client's background loop; this object
+    hands their signals to the calling thread.
+    """
+
+    def __init__(
+        self, client: SyncDflockClient, pattern: str, *, group: str | None, max_queue: int
+    ) -> None:
+        self.pattern = pattern
+        self.group = group
+        self._portal = client._keeper.portal()
+        self._sub = AsyncSubscription(
+            client._keeper.async_twin(), pattern, group=group, max_queue=max_queue
+        )
+
+    @property
+    def dropped(self) -> int:
+        return self._sub.dropped
+
+    @property
+    def reconnects(self) -> int:
+        return self._sub.reconnects
+
+    def start(self) -> Self:
+        self._portal.call(self._sub.start())
+        return self
+
+    def get(self, timeout_s: float | None = None) -> Signal | None:
+        signal: Signal | None = self._portal.call(self._sub.get(timeout_s))
+        return signal
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Signal:
+        try:
+            signal: Signal = self._portal.call(self._sub.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+        return signal
+
+    def close(self) -> None:
+        self._portal.call(self._sub.aclose())
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -131,7 +131,7 @@ async def _await_grant(
     assert waiter.future is not None
     try:
         token, ttl = await asyncio.wait_for(waiter.future, wait_s)
-    except asyncio.TimeoutError:  # noqa: UP041 (not yet TimeoutError on Python 3.10)
+    except asyncio.TimeoutError:
         if waiter.grant is None:
             keyspace.withdraw(ks, waiter)
             if two_phase:

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import ssl
 from types import TracebackType
-from typing import Self
+
+from typing_extensions import Self
 
 from dflock_integrations.server._commands import LOCK_COMMANDS, SIGNAL_COMMANDS
 from dflock_integrations.server._keyspace import FenceTokens, Keyspace, RandomTokens
@@ -126,15 +127,13 @@ class DflockServer:
             if not drain:
                 session.close()
         if self.sessions:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.shutdown_timeout_s):
-                    await self._drained.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.config.shutdown_timeout_s)
         for session in list(self.sessions):
             session.abort()
         if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1):
-                    await self._server.wait_closed()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
 
     async def __aenter__(self) -> Self:
         await self.start()
