@@ -7,7 +7,7 @@ from dflock_integrations.celery import current_lease, get_client, single_instanc
 
 app = Celery("single_instance", broker="memory://")
 app.conf.task_always_eager = True  # this example runs its tasks in-process
-# Servers, token and key prefix come from DFLOCK_* / .env; app.conf.dflock overrides them.
+# Servers, token and key prefix come from DFLOCK_* variables; app.conf.dflock overrides them.
 app.conf.dflock = {"lease_ttl_s": 60, "acquire_timeout_s": 5}
 # --8<-- [end:app]
 

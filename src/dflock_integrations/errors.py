@@ -18,6 +18,10 @@ class ConfigurationError(DflockError, ValueError):
     """Settings that cannot work, found at start-up; the message names the setting."""
 
 
+class UnknownVariableError(ConfigurationError):
+    """A `DFLOCK_*` variable that is not a setting but resembles one (a misspelling)."""
+
+
 class InvalidKeyError(DflockError, ValueError):
     """A key, key template, channel or pattern that the protocol cannot carry."""
 

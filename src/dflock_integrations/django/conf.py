@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.views.decorators.debug import sensitive_variables
 
-from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.errors import ConfigurationError, UnknownVariableError
 from dflock_integrations.rules import Rule, coerce_rules
 from dflock_integrations.settings import DflockSettings
 
@@ -60,6 +60,8 @@ def build_settings(raw: Mapping[str, Any] | None) -> DflockSettings:
     values = {key.lower(): raw[key] for key in given} if raw else {}
     try:
         return DflockSettings(**values)
+    except UnknownVariableError:
+        raise  # about environment variables, named as they are set
     except ConfigurationError as exc:
         # Values given in Django settings are named as written there; the rest came
         # from the environment and keep their variable names.
