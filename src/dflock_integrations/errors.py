@@ -82,6 +82,15 @@ class ProtocolError(DflockError):
     """The server sent something the protocol does not allow."""
 
 
+def describe(exc: BaseException) -> str:
+    """`ClassName: message` (or the class name alone) for a log line.
+
+    `str(TimeoutError())` is empty: a log line built from it alone loses its reason.
+    """
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 _STATUS_CLASSES: tuple[tuple[type[Exception], type[ServerError]], ...] = (
     (_upstream.MaxLocksError, MaxLocksError),
     (_upstream.MaxWaitersError, MaxWaitersError),
