@@ -3,7 +3,6 @@
 import asyncio
 from typing import Annotated
 
-import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
