@@ -29,8 +29,8 @@ EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
 EXIT_LOST = exit_codes.SOFTWARE
 
 
-def _fail(message: object, code: int) -> NoReturn:
-    click.secho(f"dflock: {message}", fg="red", err=True)
+def _fail(problem: Exception, code: int) -> NoReturn:
+    click.secho(f"dflock: {str(problem) or type(problem).__name__}", fg="red", err=True)
     sys.exit(code)
 
 

@@ -221,3 +221,4 @@ def test_lost_lease_is_logged_and_the_response_unchanged(
     assert response.status_code == 200
     assert response.content == b"work done"
     assert "lease on 'lease:1' was lost while GET /lease/1/ ran" in caplog.text
+    assert "the response was sent unchanged: LockLostError: " in caplog.text  # and why

@@ -19,7 +19,7 @@ from django.http.response import HttpResponseBase
 
 from dflock_integrations.client import AsyncLease, SyncLease
 from dflock_integrations.django.clients import get_async_client, get_client
-from dflock_integrations.errors import DflockError, LockLostError
+from dflock_integrations.errors import DflockError, LockLostError, describe
 from dflock_integrations.http_answers import HttpAnswer, answer_for, log_answer
 from dflock_integrations.options import check_lease_options
 
@@ -71,8 +71,8 @@ class Guard:
         finally:
             try:
                 handle.release()
-            except LockLostError:
-                _log_lost(request, handle)
+            except LockLostError as exc:
+                _log_lost(request, handle, exc)
 
     async def arun(
         self,
@@ -95,8 +95,8 @@ class Guard:
         finally:
             try:
                 await handle.release()
-            except LockLostError:
-                _log_lost(request, handle)
+            except LockLostError as exc:
+                _log_lost(request, handle, exc)
 
     @property
     def _options(self) -> dict[str, Any]:
@@ -112,10 +112,11 @@ class Guard:
         return (respond or self.respond)(request, answer)
 
 
-def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease) -> None:
+def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease, exc: LockLostError) -> None:
     log.error(
-        "dflock lease on %r was lost while %s %s ran; the response was sent unchanged",
+        "dflock lease on %r was lost while %s %s ran; the response was sent unchanged: %s",
         handle.name,
         request.method,
         request.path,
+        describe(exc),
     )

@@ -24,4 +24,4 @@ def client_or_error() -> SyncDflockClient:
 def command_error(exc: DflockError | ValueError) -> CommandError:
     """A CommandError for a failure, with `dflock`'s exit code for it."""
     code = exit_codes.exit_code_for(exc) if isinstance(exc, DflockError) else exit_codes.USAGE
-    return CommandError(str(exc), returncode=code)
+    return CommandError(str(exc) or type(exc).__name__, returncode=code)
