@@ -22,9 +22,22 @@ log = logging.getLogger("dflock_integrations")
 
 PREFIX = "DFLOCK_"
 
-# DFLOCK_* names that are not settings of this version but are set on purpose: by
-# ./dev (PYTHON) and by settings other versions of the package add. Never reported.
-OTHER_VARIABLES = frozenset({"PYTHON", "SIGNALS_URL", "METRICS", "FENCING", "CLUSTER"})
+# DFLOCK_* names that are not settings of this version but are set on purpose; never
+# reported. Add a name here when something else of this project reads one.
+OTHER_VARIABLES = frozenset(
+    {
+        "PYTHON",  # ./dev: the interpreter to build .venv with
+        "CHROMIUM",  # scripts/ensure_chromium.sh and the browser test
+        "CHROMEDRIVER",
+        "CELERY_TEST_CONF",  # tests/ and bench/: a Celery worker's configuration
+        "CELERY_BENCH_CONF",
+        # settings that other versions of the package read
+        "SIGNALS_URL",
+        "METRICS",
+        "FENCING",
+        "CLUSTER",
+    }
+)
 
 # Names people guess that spelling alone does not lead to, with what to use instead.
 _SERVERS = "did you mean DFLOCK_SERVERS (host:port[,host:port...])?"

@@ -36,7 +36,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
-from dflock_integrations.client import AsyncLease
+from dflock_integrations.client import AsyncDflockClient, AsyncLease
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
@@ -207,14 +207,13 @@ class LeaseDependency:
                 "make any value safe"
             ) from None
 
-    def handle(self, client: Any, key: str) -> AsyncLease:
-        lease: AsyncLease = client.lease(
+    def handle(self, client: AsyncDflockClient, key: str) -> AsyncLease:
+        return client.lease(
             key,
             limit=self.limit,
             acquire_timeout_s=self.acquire_timeout_s,
             lease_ttl_s=self.lease_ttl_s,
         )
-        return lease
 
 
 def dflock_lock(
