@@ -1,12 +1,12 @@
 """`dflock run` under signals, lost leases and missing commands, as real processes."""
 
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 
 import pytest
 
@@ -69,18 +69,24 @@ def start(*args, env):
 
 
 def read_until(stream, text, timeout_s=30.0):
-    """Lines of `stream` until one holds `text`; the line, or None at EOF or deadline."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if selector.select(timeout=0.1):
-            line = stream.readline()
-            if not line:
-                return None
+    """Lines of `stream` until one holds `text`; the line, or None at EOF or deadline.
+
+    A thread reads, as a selector cannot see lines already in the stream's buffer.
+    """
+    found: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in stream:
             if text in line:
-                return line
-    return None
+                found.put(line)
+                return
+        found.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        return found.get(timeout=timeout_s)
+    except queue.Empty:
+        return None
 
 
 def dflock(*args, env, timeout=30):
