@@ -98,7 +98,14 @@ def test_a_misspelled_variable_in_the_named_dotenv_file_is_an_error_too(tmp_path
 
 
 @pytest.mark.parametrize(
-    "name", ["DFLOCK_PYTHON", "DFLOCK_SIGNALS_URL", "DFLOCK_CLUSTER", "DFLOCK_BUILD_NUMBER"]
+    "name",
+    [
+        "DFLOCK_PYTHON",
+        "DFLOCK_SIGNALS_URL",
+        "DFLOCK_CLUSTER",
+        "DFLOCK_BUILD_NUMBER",  # resembles no setting: someone else's
+        "DFLOCKD_PORT",  # the server's variables, another prefix
+    ],
 )
 def test_other_dflock_variables_are_left_alone(monkeypatch, name):
     monkeypatch.setenv(name, "1")
