@@ -51,6 +51,10 @@ def bare_app() -> FastAPI:
     async def which(dflock: Annotated[AsyncDflockClient, Depends(get_dflock_client)]) -> int:
         return id(dflock)
 
+    @app.get("/client-from-a-thread")
+    def which_from_a_thread(request: Request) -> int:  # a def endpoint: a worker thread
+        return id(get_dflock_client(request))
+
     @app.post("/emit")
     async def emit(dflock: Annotated[AsyncDflockClient, Depends(get_dflock_client)]) -> int:
         return await dflock.emit("orders.paid", {"id": 1})
@@ -105,7 +109,9 @@ async def test_one_client_per_app_built_at_first_use_and_closed_at_shutdown(
     first, second = bare_app(), bare_app()
     async with AsyncDflockClient(settings) as watcher:
         with run_uvicorn(first) as base_one, run_uvicorn(second) as base_two:
-            ids_one = {(await http.get(f"{base_one}/client")).json() for _ in range(3)}
+            # The first use is from a worker thread: built on the app's loop all the same.
+            ids_one = {(await http.get(f"{base_one}/client-from-a-thread")).json()}
+            ids_one |= {(await http.get(f"{base_one}/client")).json() for _ in range(3)}
             await http.post(f"{base_one}/orders/1/pay")
             id_two = (await http.get(f"{base_two}/client")).json()
             assert len(ids_one) == 1  # one client for the app's requests

@@ -2,9 +2,8 @@
 
 Refusals become the JSON answers of `dflock_integrations.http_answers` (423 locked,
 429 semaphore full, 503 server unreachable, each with Retry-After, and the rest of
-its table). A lease lost
-while the view ran is logged and the view's response goes out unchanged: the work
-is done by then, and failing the request would not undo it.
+its table). A lease lost while the view ran is logged and the view's response goes
+out unchanged: the work is done by then, and failing the request would not undo it.
 """
 
 from __future__ import annotations
