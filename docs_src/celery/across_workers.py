@@ -18,7 +18,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from dflock_integrations.celery import current_lease, get_client, single_instance
+from dflock_integrations.celery import current_lease, get_client, is_skipped, single_instance
 from dflock_integrations.celery.filesystem_broker import filesystem_broker
 
 HERE = Path(__file__).resolve().parent
@@ -143,7 +143,7 @@ def check(client, subscription, gate):
 
     # While another process holds the feed's lock, the skip variant does not run.
     with client.lock("import:globex"):
-        assert import_feed_unless_running.delay("globex").get(timeout=left()) is None
+        assert is_skipped(import_feed_unless_running.delay("globex").get(timeout=left()))
 
     # A worker process killed mid-task releases its lock when its connection closes,
     # long before its 60 s lease would run out: the queued run starts at once.

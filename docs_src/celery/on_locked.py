@@ -5,7 +5,7 @@ import time
 
 from celery import Celery
 
-from dflock_integrations.celery import get_client, single_instance
+from dflock_integrations.celery import get_client, is_skipped, single_instance
 from dflock_integrations.errors import LockTimeout
 
 app = Celery("on_locked", broker="memory://")
@@ -14,7 +14,7 @@ app.conf.task_always_eager = True
 
 # --8<-- [start:policies]
 @app.task
-@single_instance("invoice:{n}", on_locked="skip")  # return None at once
+@single_instance("invoice:{n}", on_locked="skip")  # the skip result at once
 def skip(n):
     return "ran"
 
@@ -22,6 +22,12 @@ def skip(n):
 @app.task(max_retries=3)
 @single_instance("invoice:{n}", on_locked="retry", retry_countdown_s=30)  # back in 30 s
 def retry(n):
+    return "ran"
+
+
+@app.task(max_retries=8)
+@single_instance("invoice:{n}", on_locked="retry", retry_backoff=True)  # 1, 2, 4... s, jittered
+def retry_backing_off(n):
     return "ran"
 
 
@@ -77,14 +83,17 @@ def expect_lock_timeout(task, n):
 
 if __name__ == "__main__":
     client = get_client(app)
-    for task in (skip, retry, wait, fail):
+    for task in (skip, retry, retry_backing_off, wait, fail):
         assert task.delay(1).get() == "ran", task.name  # free key: every policy runs
 
     with client.lock("invoice:1"):
-        assert skip.delay(1).get() is None
+        skipped = skip.delay(1).get()
+        assert skipped == {"dflock": "skipped", "keys": ["invoice:1"]}, skipped
+        assert is_skipped(skipped)
         assert expect_lock_timeout(fail, 1).timeout_s == 0
         # Eager mode runs retries at once (no countdown): 3 retries, then the error.
         assert expect_lock_timeout(retry, 1).key == "invoice:1"
+        assert expect_lock_timeout(retry_backing_off, 1).key == "invoice:1"
 
     # "wait" queues behind the holder and runs as soon as it lets go.
     holder = client.lock("invoice:2")

@@ -7,6 +7,7 @@ from dflock_integrations.celery import (
     current_leases,
     dflock_semaphore,
     get_client,
+    is_skipped,
     single_instance,
 )
 from dflock_integrations.errors import LockTimeout
@@ -56,7 +57,7 @@ if __name__ == "__main__":
 
     # Both partner-api slots are taken elsewhere.
     with client.semaphore("partner-api", limit=2), client.semaphore("partner-api", limit=2):
-        assert poll_partner.delay().get() is None  # on_full="skip"
+        assert is_skipped(poll_partner.delay().get())  # on_full="skip"
         failed = call_partner.delay()  # retried once, then fails
         assert isinstance(failed.result, LockTimeout) and failed.result.limit == 2, failed.result
     assert poll_partner.delay().get() == "polled"

@@ -7,7 +7,7 @@ from dflock_integrations.celery import current_lease, get_client, single_instanc
 
 app = Celery("single_instance", broker="memory://")
 app.conf.task_always_eager = True  # this example runs its tasks in-process
-# Servers, token and key prefix come from DFLOCK_* / .env; app.conf.dflock overrides them.
+# Servers, token and key prefix come from DFLOCK_* variables; app.conf.dflock overrides them.
 app.conf.dflock = {"lease_ttl_s": 60, "acquire_timeout_s": 5}
 # --8<-- [end:app]
 
@@ -45,15 +45,17 @@ def held(client, key):
 
 
 if __name__ == "__main__":
+    from dflock_integrations.celery import is_skipped
+
     client = get_client(app)
     assert client.settings.lease_ttl_s == 60  # app.conf.dflock won over the default
 
     assert build_report.delay(7).get().startswith("report 7 built by ")
     assert not held(client, "report:7"), "the lock outlived the task"
 
-    # Another run holds report:7: this one is skipped and returns None.
+    # Another run holds report:7: this one is skipped, and says so.
     with client.lock("report:7"):
-        assert build_report.delay(7).get() is None
+        assert is_skipped(build_report.delay(7).get())
         assert build_report.delay(8).get() is not None  # other keys are free
 
     assert nightly_cleanup.delay().get() == "single_instance.nightly_cleanup"

@@ -13,7 +13,7 @@ from dflock_integrations.fastapi import (
     install_exception_handlers,
 )
 
-app = FastAPI(lifespan=dflock_lifespan())  # the client, built from DFLOCK_* and .env
+app = FastAPI(lifespan=dflock_lifespan())  # the client, built from DFLOCK_* variables
 install_exception_handlers(app)  # 423 / 429 / 503 when a lock is not granted
 
 orders: dict[str, dict] = {}  # stands in for your database

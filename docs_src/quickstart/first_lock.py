@@ -4,7 +4,7 @@ from dflock_integrations import AsyncDflockClient, LockTimeout
 
 
 async def main() -> None:
-    async with AsyncDflockClient() as dflock:  # DFLOCK_* variables, .env, or defaults
+    async with AsyncDflockClient() as dflock:  # DFLOCK_* variables, or defaults
         async with dflock.lock("order:42") as lock:
             print("holding order:42 with fence", lock.fence)
             try:  # another worker asking for the same key waits in line, here 0.2 s at most

@@ -1,56 +1,106 @@
 """The `dflock` command: serve, stats, listen, emit, run.
 
-Client commands read the same `DFLOCK_*` variables (and `.env`) as the library;
-`--servers`, `--auth-token-file` and `--key-prefix` override them.
+Client commands read the same `DFLOCK_*` variables as the library; `--servers`,
+`--auth-token-file`, `--key-prefix` and `--env-file` override them, before the
+subcommand or after it. A failure prints one line and exits with a code of
+`dflock_integrations.exit_codes`, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from dflock_integrations.errors import DflockError, LockLostError, LockTimeout
+from dflock_integrations import exit_codes
+from dflock_integrations._supervise import DEFAULT_GRACE_S, CannotRun, Child, check_runnable
+from dflock_integrations.errors import DflockError, InvalidKeyError, LockLostError
 from dflock_integrations.server.cli import serve
 from dflock_integrations.stats_table import render_stats
 
-# Exit codes of `dflock run` besides the command's own.
-EXIT_TIMEOUT = 75  # EX_TEMPFAIL: try again later
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
-EXIT_LOST = 70  # EX_SOFTWARE: the lease ended while the command ran
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The codes `dflock run` adds to its command's own (see exit_codes for all of them).
+EXIT_TIMEOUT = exit_codes.TEMPFAIL
+EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
+EXIT_LOST = exit_codes.SOFTWARE
+
+
+def _fail(problem: Exception, code: int) -> NoReturn:
+    click.secho(f"dflock: {str(problem) or type(problem).__name__}", fg="red", err=True)
+    sys.exit(code)
+
+
+class _Commands(click.Group):
+    """Turns every subcommand's dflock failure into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidKeyError as exc:
+            # A key or channel given on the command line: a usage error, as click's are.
+            raise click.UsageError(str(exc)) from None
+        except DflockError as exc:
+            _fail(exc, exit_codes.exit_code_for(exc))
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    # Given before the subcommand or after it; the one after wins.
+    if value is not None:
+        ctx.ensure_object(dict)[param.name] = value
+
+
+def connection_options(command: F) -> F:  # noqa: UP047 - a TypeVar: runs on Python 3.10
+    """`--servers`, `--auth-token-file`, `--key-prefix`, `--env-file`, for the group and
+    for each client subcommand alike; their values are collected in `ctx.obj`."""
+    common: dict[str, Any] = {"expose_value": False, "callback": _remember}
+    options = (
+        click.option(
+            "--servers", help="host:port[,host:port...] (default: DFLOCK_SERVERS)", **common
+        ),
+        click.option(
+            "--auth-token-file",
+            type=click.Path(dir_okay=False),
+            help="File with the auth token.",
+            **common,
+        ),
+        click.option(
+            "--key-prefix",
+            help="Namespace for keys and channels (default: DFLOCK_KEY_PREFIX)",
+            **common,
+        ),
+        click.option(
+            "--env-file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Also read DFLOCK_* variables from this file (the environment wins).",
+            **common,
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _client(ctx: click.Context) -> Any:
     from dflock_integrations.client import SyncDflockClient
     from dflock_integrations.settings import DflockSettings
 
-    overrides = {k: v for k, v in ctx.obj.items() if v is not None}
-    try:
-        return SyncDflockClient(DflockSettings(**overrides))
-    except DflockError as exc:
-        raise click.UsageError(str(exc)) from None
+    given = dict(ctx.ensure_object(dict))
+    if "env_file" in given:
+        given["_env_file"] = given.pop("env_file")
+    return SyncDflockClient(DflockSettings(**given))  # a ConfigurationError exits 78
 
 
-def _fail(exc: DflockError, code: int = 1) -> NoReturn:
-    click.secho(f"dflock: {exc}", fg="red", err=True)
-    sys.exit(code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dflock-integrations", prog_name="dflock")
-@click.option("--servers", help="host:port[,host:port...] (default: DFLOCK_SERVERS)")
-@click.option("--auth-token-file", type=click.Path(dir_okay=False), help="File with the token.")
-@click.option("--key-prefix", help="Namespace for keys and channels (default: DFLOCK_KEY_PREFIX)")
+@connection_options
 @click.pass_context
-def main(
-    ctx: click.Context, servers: str | None, auth_token_file: str | None, key_prefix: str | None
-) -> None:
+def main(ctx: click.Context) -> None:
     """Locks, semaphores and signals on dflockd servers."""
-    ctx.obj = {"servers": servers, "auth_token_file": auth_token_file, "key_prefix": key_prefix}
+    ctx.ensure_object(dict)  # shared with the subcommand, whose options may add to it
 
 
 main.add_command(serve)
@@ -58,25 +108,29 @@ main.add_command(serve)
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the merged stats as JSON.")
+@connection_options
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
-    """Who holds what, and who waits, on every server."""
+    """Who holds what, and who waits, on every server (exits 69 if one is unreachable)."""
     with _client(ctx) as client:
         result = client.stats(tolerate_unreachable=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:
-        click.echo(render_stats(result))
-    for server, reason in result.unreachable.items():
+        table = render_stats(result)
+        if table:
+            click.echo(table)
+    for server, reason in sorted(result.unreachable.items()):
         click.secho(f"dflock: {server} unreachable: {reason}", fg="red", err=True)
     if result.unreachable:
-        sys.exit(EXIT_UNAVAILABLE)
+        sys.exit(exit_codes.UNAVAILABLE)
 
 
 @main.command()
 @click.argument("pattern")
 @click.option("--group", help="Queue group: each signal goes to one member of the group.")
 @click.option("--count", type=click.IntRange(min=1), help="Exit after this many signals.")
+@connection_options
 @click.pass_context
 def listen(ctx: click.Context, pattern: str, group: str | None, count: int | None) -> None:
     """Print signals whose channel matches PATTERN (`*` one token, `>` the rest)."""
@@ -89,70 +143,96 @@ def listen(ctx: click.Context, pattern: str, group: str | None, count: int | Non
                 received += 1
                 if count is not None and received >= count:
                     break
-    except DflockError as exc:
-        _fail(exc, EXIT_UNAVAILABLE)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(exit_codes.SIGNALLED + 2)  # as a shell reports Ctrl-C
 
 
 @main.command()
 @click.argument("channel")
 @click.argument("payload")
+@connection_options
 @click.pass_context
 def emit(ctx: click.Context, channel: str, payload: str) -> None:
     """Send PAYLOAD on CHANNEL and print how many listeners got it."""
-    try:
-        with _client(ctx) as client:
-            click.echo(client.emit(channel, payload))
-    except (DflockError, ValueError) as exc:
-        _fail(exc if isinstance(exc, DflockError) else DflockError(str(exc)))
+    with _client(ctx) as client:
+        click.echo(client.emit(channel, payload))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.option("--limit", type=click.IntRange(min=1), help="Hold one of LIMIT semaphore slots.")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Seconds to wait for the grant.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE_S,
+    show_default=True,
+    help="Seconds the command has to exit after a signal before it gets SIGKILL.",
+)
+@click.option(
+    "--on-lost",
+    type=click.Choice(["terminate", "warn"]),
+    default="terminate",
+    show_default=True,
+    help="If the lease is lost while the command runs: terminate it, or only warn.",
+)
+@connection_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def run(
-    ctx: click.Context, key: str, limit: int | None, timeout: float | None, command: tuple[str, ...]
+    ctx: click.Context,
+    key: str,
+    limit: int | None,
+    timeout: float | None,
+    grace: float,
+    on_lost: str,
+    command: tuple[str, ...],
 ) -> None:
     """Run COMMAND while holding KEY; exits with the command's own status.
 
     Example: dflock run nightly-backup --timeout 0 -- ./backup.sh
 
-    Exits 75 when KEY is not granted in time, 69 when no server answers, and 70 when
-    the lease is lost while the command runs (the command is then terminated).
+    SIGTERM, SIGINT and SIGHUP are passed on to the command, and KEY is held until it
+    has exited (SIGKILL after --grace seconds). Exits 75 when KEY is not granted in
+    time, 69 when no server answers, 127 (126) when COMMAND is not found (not
+    executable), 128+N when signal N ended it, and 70 when the lease is lost while it
+    runs (it is then terminated, unless --on-lost warn).
     """
+    try:
+        check_runnable(command)
+    except CannotRun as exc:
+        _fail(exc, exc.code)
+    child = Child(command, grace_s=grace)
+    lost_while_running = False
+    code = exit_codes.SOFTWARE
     try:
         with (
             _client(ctx) as client,
             client.lease(key, limit=limit, acquire_timeout_s=timeout) as handle,
         ):
-            code = _run_child(command, handle)
-    except LockTimeout as exc:
-        _fail(exc, EXIT_TIMEOUT)
+
+            def lease_lost(_handle: object) -> None:
+                nonlocal lost_while_running
+                lost_while_running = True
+                if on_lost == "terminate":
+                    click.secho(f"dflock: lost the lease on {key!r}; stopping", fg="red", err=True)
+                    child.stop()
+                else:
+                    click.secho(
+                        f"dflock: lost the lease on {key!r}; the command runs on unprotected",
+                        fg="red",
+                        err=True,
+                    )
+
+            handle.on_lost(lease_lost)
+            child.start()
+            code = child.wait()
+    except CannotRun as exc:
+        _fail(exc, exc.code)
     except LockLostError as exc:
-        _fail(exc, EXIT_LOST)
-    except DflockError as exc:
-        _fail(exc, EXIT_UNAVAILABLE)
-    else:
-        sys.exit(code)
-
-
-def _run_child(command: tuple[str, ...], handle: Any) -> int:
-    try:
-        child = subprocess.Popen(command)
-    except OSError as exc:
-        raise click.UsageError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from None
-    handle.on_lost(lambda _handle: child.terminate())
-    try:
-        return child.wait()
+        if on_lost == "terminate" or not lost_while_running:
+            raise  # exits 70
+        click.secho(f"dflock: {exc}", fg="red", err=True)
     except KeyboardInterrupt:
-        # The terminal sent SIGINT to the child too; give it time to finish its cleanup.
-        try:
-            return child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            return 130
+        sys.exit(exit_codes.SIGNALLED + 2)  # Ctrl-C while waiting for the grant
+    sys.exit(code)

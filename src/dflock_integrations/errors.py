@@ -16,6 +16,10 @@ class ConfigurationError(DflockError, ValueError):
     """Settings that cannot work, found at start-up; the message names the setting."""
 
 
+class UnknownVariableError(ConfigurationError):
+    """A `DFLOCK_*` variable that is not a setting but resembles one (a misspelling)."""
+
+
 class InvalidKeyError(DflockError, ValueError):
     """A key, key template, channel or pattern that the protocol cannot carry."""
 
@@ -74,6 +78,15 @@ class LimitMismatchError(ServerError):
 
 class ProtocolError(DflockError):
     """The server sent something the protocol does not allow."""
+
+
+def describe(exc: BaseException) -> str:
+    """`ClassName: message` (or the class name alone) for a log line.
+
+    `str(TimeoutError())` is empty: a log line built from it alone loses its reason.
+    """
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 _REFUSALS: dict[str, tuple[type[ServerError], str]] = {

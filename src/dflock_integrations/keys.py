@@ -21,9 +21,11 @@ MAX_KEY_BYTES = 256  # the server's line limit
 # Encoded values longer than this are replaced by a digest, so a template with a
 # few fields stays under the line limit whatever the request sends.
 MAX_VALUE_CHARS = 64
-# Room left for DFLOCK_KEY_PREFIX (at most 64 characters): a rendered key longer than
-# this is shortened, so a template with many fields stays valid whatever it is given.
-MAX_RENDERED_BYTES = MAX_KEY_BYTES - 64
+# The longest DFLOCK_KEY_PREFIX, in UTF-8 bytes (the settings check it at start-up).
+MAX_PREFIX_BYTES = 64
+# Room left for the prefix: a rendered key longer than this is shortened, so a
+# template with many fields stays valid whatever it is given.
+MAX_RENDERED_BYTES = MAX_KEY_BYTES - MAX_PREFIX_BYTES
 _SAFE = "-_.:@+"
 # `!` is never left bare by quote(), so a digest can never equal an encoded value.
 _DIGEST_MARK = "!"

@@ -68,7 +68,7 @@ class Rule:
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "key", key)
         object.__setattr__(
-            self, "methods", _with_head(frozenset(m.upper() for m in methods)) if methods else None
+            self, "methods", with_head(frozenset(m.upper() for m in methods)) if methods else None
         )
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "acquire_timeout_s", acquire_timeout_s)
@@ -97,7 +97,10 @@ def coerce_rules(rules: Iterable[Rule | dict[str, Any]]) -> tuple[Rule, ...]:
     return tuple(r if isinstance(r, Rule) else Rule(**r) for r in rules)
 
 
-def _with_head(methods: frozenset[str]) -> frozenset[str]:
-    # Starlette, FastAPI and Django answer HEAD with the GET handler: a rule guarding
-    # GET must guard HEAD too, or the same code runs unguarded.
+def with_head(methods: frozenset[str]) -> frozenset[str]:
+    """`methods`, with HEAD when they include GET.
+
+    Starlette, FastAPI and Django answer HEAD with the GET handler: whatever guards GET
+    must guard HEAD too, or the same code runs unguarded.
+    """
     return methods | {"HEAD"} if "GET" in methods else methods

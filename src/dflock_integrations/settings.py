@@ -1,7 +1,9 @@
 """`DflockSettings`: the one configuration every client and adapter is built from.
 
 Values come, in this order of precedence, from arguments, `DFLOCK_*` environment
-variables, a `.env` file, and the defaults below.
+variables, a `.env` file when one is named (`DflockSettings(_env_file=".env")`),
+and the defaults below. A `DFLOCK_*` variable that is not a setting but resembles
+one is an error, as is a wrong value.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Self
 
-from dflock_integrations.errors import ConfigurationError
+from dflock_integrations._variables import check_variable_names, warn_about_unread_dotenv
+from dflock_integrations.errors import ConfigurationError, InvalidKeyError
+from dflock_integrations.keys import MAX_PREFIX_BYTES, check_channel
 
 DEFAULT_PORT = 6388
 ENV_PREFIX = "DFLOCK_"
@@ -92,11 +96,16 @@ def _split_servers(value: Any) -> Any:
 
 
 class DflockSettings(BaseSettings):
-    """Connection, timing and pool settings, read from `DFLOCK_*` variables and `.env`."""
+    """Connection, timing and pool settings, read from `DFLOCK_*` variables.
+
+    A `.env` file is read only when named: `DflockSettings(_env_file=".env")`.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        # No implicit ./.env: which file a process read would depend on the directory
+        # it was started in. Name one with _env_file= (pydantic-settings' argument).
+        env_file=None,
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
@@ -117,7 +126,9 @@ class DflockSettings(BaseSettings):
     acquire_timeout_s: float = Field(10.0, ge=0, le=86_400, description="Wait for a grant.")
     lease_ttl_s: int = Field(30, gt=0, le=86_400, description="Lease asked for with a grant.")
     renew_ratio: float = Field(0.5, gt=0, lt=1, description="Renew after this part of a lease.")
-    key_prefix: str = Field("", max_length=64, description="Namespace for keys and channels.")
+    key_prefix: str = Field(
+        "", description=f"Namespace for keys and channels; at most {MAX_PREFIX_BYTES} bytes."
+    )
     server_read_timeout_s: float = Field(
         23.0, gt=0, le=86_400, description="The server's idle limit (dflockd --read-timeout)."
     )
@@ -138,6 +149,11 @@ class DflockSettings(BaseSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        env_file = values.get("_env_file", self.model_config.get("env_file"))
+        # Misspelt names first: a typo is the likeliest cause of any other error.
+        check_variable_names(type(self).model_fields, env_file)
+        if env_file is None:
+            warn_about_unread_dotenv()
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -146,8 +162,24 @@ class DflockSettings(BaseSettings):
     @field_validator("key_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
-        if any(c.isspace() for c in value):
-            raise ValueError("must not contain whitespace")
+        # Every key and channel starts with the prefix: one that cannot travel would
+        # fail every request, so it fails here instead.
+        bad = next((c for c in value if c.isspace() or not c.isprintable()), None)
+        if bad is not None:
+            raise ValueError(f"must not contain whitespace or control characters, found {bad!r}")
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError("must be text that UTF-8 can encode") from None
+        if size > MAX_PREFIX_BYTES:
+            note = " (a non-ASCII character takes 2 to 4)" if size != len(value) else ""
+            raise ValueError(f"must be at most {MAX_PREFIX_BYTES} bytes in UTF-8, got {size}{note}")
+        if value:
+            try:
+                check_channel(value + "x")
+                check_channel(value + "x", pattern=True)
+            except InvalidKeyError as exc:
+                raise ValueError(f"would make every signal channel invalid: {exc}") from None
         return value
 
     @field_validator("auth_token_file", "tls_ca_file", "tls_cert_file", "tls_key_file")

@@ -43,14 +43,20 @@ def stats_rows(stats: Stats) -> list[tuple[str, ...]]:
 
 
 def render_stats(stats: Stats) -> str:
+    """The table; empty when no server could be read (the caller names those).
+
+    "No locks" is said only of the servers that answered: a server that could not
+    be read is not an empty one.
+    """
     rows = stats_rows(stats)
     lines = []
     if rows:
         widths = [max(len(row[i]) for row in (HEADERS, *rows)) for i in range(len(HEADERS))]
         for row in (HEADERS, *rows):
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    else:
-        lines.append("no locks or semaphores")
+    elif stats.connections:
+        read = ", ".join(sorted(stats.connections))
+        lines.append(f"no locks or semaphores on {read}")
     connections = ", ".join(f"{server}: {n}" for server, n in sorted(stats.connections.items()))
     if connections:
         lines.append(f"connections  {connections}")

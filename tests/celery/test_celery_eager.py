@@ -22,6 +22,7 @@ from dflock_integrations.celery import (
     flush_outcome_signals,
     get_client,
     install_outcome_signals,
+    is_skipped,
     single_instance,
 )
 from dflock_integrations.celery.filesystem_broker import filesystem_broker
@@ -142,17 +143,23 @@ def test_task_keeps_its_signature_for_celery_argument_checks(app):
     assert task.delay(1).get() == 3
 
 
-def test_skip_returns_none_and_says_skipped(app, dflock_client, heard):
+def test_a_skipped_run_is_told_apart_from_a_run_that_returned_none(app, dflock_client, heard):
     ran = []
 
     @app.task
     @single_instance("busy", on_locked="skip")
     def task():
-        ran.append(1)
+        ran.append(1)  # returns None
 
     with dflock_client.lock("busy"):
-        assert task.delay().get() is None
+        skipped = task.delay()
+        assert skipped.get() == {"dflock": "skipped", "keys": ["busy"]}
     assert ran == []
+    assert is_skipped(skipped.get()) and is_skipped(skipped)
+    assert skipped.state == "SUCCESS"
+    ran_once = task.delay()
+    assert ran_once.get() is None and ran == [1]
+    assert not is_skipped(ran_once.get()) and not is_skipped(ran_once)
     [(channel, body)] = heard()
     assert channel == "celery.skipped." + task.name
     assert body["outcome"] == "skipped"
@@ -187,6 +194,77 @@ def test_retry_retries_without_holding_then_fails_at_max_retries(app, dflock_cli
         ("retried", 1),
         ("failed", 2),
     ]
+
+
+@pytest.fixture
+def countdowns():
+    """The countdown of every retry, as Celery's task_retry signal reports it."""
+    seen = []
+
+    def record(sender=None, reason=None, **_):
+        seen.append(getattr(reason, "when", None))
+
+    task_retry.connect(record, weak=False)
+    yield seen
+    task_retry.disconnect(record)
+
+
+def test_retries_back_off_as_celerys_retry_backoff_does(app, dflock_client, countdowns):
+    @app.task(max_retries=4)
+    @single_instance("busy", on_locked="retry", retry_backoff=True, retry_backoff_max=5)
+    def capped():
+        return "ran"
+
+    @app.task(max_retries=3)
+    @single_instance("busy", on_locked="retry", retry_backoff=2, retry_jitter=False)
+    def doubled():
+        return "ran"
+
+    with dflock_client.lock("busy"):
+        with pytest.raises(LockTimeout):
+            capped.delay().get()
+        jittered, countdowns[:] = list(countdowns), []
+        with pytest.raises(LockTimeout):
+            doubled.delay().get()
+    # Full jitter (Celery's default): a random whole number of seconds up to 1, 2, 4, 5, 5.
+    assert len(jittered) == 4
+    assert all(0 <= c <= cap for c, cap in zip(jittered, [1, 2, 4, 5], strict=True))
+    assert countdowns == [2, 4, 8]  # factor 2, doubled per retry made
+
+
+def test_a_tasks_own_retry_backoff_applies_when_the_decorator_leaves_it(
+    app, dflock_client, countdowns
+):
+    @app.task(max_retries=2, retry_backoff=3, retry_jitter=False)
+    @single_instance("busy", on_locked="retry")
+    def task():
+        return "ran"
+
+    @app.task(max_retries=1)
+    @single_instance("busy", on_locked="retry", retry_countdown_s=7)
+    def fixed():
+        return "ran"
+
+    with dflock_client.lock("busy"):
+        with pytest.raises(LockTimeout):
+            task.delay().get()
+        with pytest.raises(LockTimeout):
+            fixed.delay().get()
+    assert countdowns == [3, 6, 7]  # backoff from the task's options; then a fixed countdown
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"retry_backoff": 0.5}, "retry_backoff"),
+        ({"retry_backoff": -1}, "retry_backoff"),
+        ({"retry_backoff_max": -1}, "retry_backoff_max"),
+        ({"retry_jitter": "yes"}, "retry_jitter"),
+    ],
+)
+def test_bad_backoff_options_fail_at_import(options, words):
+    with pytest.raises((ValueError, TypeError), match=words):
+        single_instance("k", on_locked="retry", **options)
 
 
 def test_wait_queues_in_fifo_order_and_runs_when_released(app, dflock_client):
@@ -264,7 +342,7 @@ def test_semaphore_skip(app, dflock_client):
 
     assert task.delay().get() == "ran"
     with dflock_client.semaphore("slots", limit=1):
-        assert task.delay().get() is None
+        assert is_skipped(task.delay().get())
 
 
 def test_failure_in_the_body_releases_and_says_failed(app, dflock_client, heard):

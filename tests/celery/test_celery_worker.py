@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from dflock_integrations.celery import is_skipped
 from dflock_integrations.errors import LockLostError, LockTimeout
 
 from helpers import eventually_sync
@@ -183,10 +184,15 @@ def test_outcome_signals_for_decorated_and_plain_tasks(celery_app, heard, tag):
     assert body["exception"] == "ValueError"
 
 
-def test_on_locked_skip_returns_none_without_running(celery_app, worker_client, heard, tag):
+def test_on_locked_skip_returns_the_skip_result_without_running(
+    celery_app, worker_client, heard, tag
+):
     with worker_client.lock(f"busy:{tag}"):
         result = celery_app.busy_skip.delay(tag)
-        assert result.get(timeout=RESULT_TIMEOUT_S) is None
+        value = result.get(timeout=RESULT_TIMEOUT_S)
+    # Through the real result backend: not None, and recognised as a skip.
+    assert value == {"dflock": "skipped", "keys": [f"busy:{tag}"]}
+    assert is_skipped(value) and is_skipped(result)
     channel, body = heard.outcome(result.id)
     assert channel == "celery.skipped.celery_app.busy_skip"
     assert body["keys"] == [f"busy:{tag}"]

@@ -122,8 +122,107 @@ def test_run_interrupted_releases(dflock_client, env):
         runner.kill()
 
 
-def test_bad_settings_are_a_usage_error(env):
-    result = dflock("stats", env={**env, "DFLOCK_SERVERS": "nohost:notaport"})
-    assert result.returncode == 2
+@pytest.mark.parametrize("command", [["stats"], ["listen", "a.>"], ["emit", "a", "x"]])
+def test_bad_settings_exit_78_with_the_variable_and_no_traceback(env, command):
+    result = dflock(*command, env={**env, "DFLOCK_SERVERS": "nohost:notaport"})
+    assert result.returncode == 78  # EX_CONFIG
     assert "DFLOCK_SERVERS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_misspelt_variable_exits_78_naming_the_setting(env):
+    result = dflock("stats", env={**env, "DFLOCK_SERVER": "db:6388"})
+    assert result.returncode == 78
+    assert "did you mean DFLOCK_SERVERS?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["stats"], ["listen", "a.>", "--count", "1"], ["emit", "a", "x"], ["run", "k", "--", "true"]],
+)
+def test_a_refused_token_exits_77_without_a_traceback(env, dflock_server_factory, command):
+    server = dflock_server_factory(port=0, auth_token="right-token")
+    result = dflock(
+        *command,
+        env={**env, "DFLOCK_SERVERS": server.address, "DFLOCK_AUTH_TOKEN": "wrong-token"},
+    )
+    assert result.returncode == 77, result.stderr  # EX_NOPERM, the same for every command
+    assert "Traceback" not in result.stderr
+    assert "wrong-token" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["stats"], ["listen", "a.>", "--count", "1"], ["emit", "a", "x"], ["run", "k", "--", "true"]],
+)
+def test_an_unreachable_server_exits_69_for_every_command(env, command):
+    result = dflock(
+        *command, env={**env, "DFLOCK_SERVERS": "127.0.0.1:1", "DFLOCK_CONNECT_TIMEOUT_S": "1"}
+    )
+    assert result.returncode == 69, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stats_does_not_call_an_unreadable_server_empty(env):
+    env = {**env, "DFLOCK_SERVERS": "127.0.0.1:1", "DFLOCK_CONNECT_TIMEOUT_S": "1"}
+    result = dflock("stats", env=env)
+    assert result.returncode == 69
+    assert result.stdout == ""  # no "no locks or semaphores": nothing was read
+    assert "127.0.0.1:1 unreachable" in result.stderr
+
+
+def test_stats_says_which_servers_it_found_empty(dflock_server_factory, env):
+    server = dflock_server_factory(port=0)
+    result = dflock("stats", env={**env, "DFLOCK_SERVERS": server.address})
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == f"no locks or semaphores on {server.address}"
+
+
+def test_connection_options_are_taken_after_the_subcommand_too(dflock_client, env):
+    prefix = dflock_client.settings.key_prefix
+    env = {k: v for k, v in env.items() if k != "DFLOCK_KEY_PREFIX"}
+    with dflock_client.lock("late-held"):
+        before = dflock("--key-prefix", prefix, "stats", "--json", env=env)
+        after = dflock("stats", "--json", "--key-prefix", "ignored.", env=env)
+        both = dflock("--key-prefix", "ignored.", "stats", "--key-prefix", prefix, env=env)
+    assert prefix + "late-held" in before.stdout
+    assert before.returncode == after.returncode == both.returncode == 0
+    assert prefix + "late-held" in both.stdout  # the one after the subcommand wins
+
+
+def test_listen_takes_the_key_prefix_after_the_subcommand(dflock_client, env):
+    prefix = dflock_client.settings.key_prefix
+    env = {k: v for k, v in env.items() if k != "DFLOCK_KEY_PREFIX"}
+    listener = subprocess.Popen(
+        [*DFLOCK, "listen", "--key-prefix", prefix, "--count", "1", "late.>"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening" in listener.stderr.readline()
+        assert dflock_client.emit("late.hello", "world") == 1
+        out, _ = listener.communicate(timeout=10)
+        assert out.strip() == "late.hello world"
+        assert listener.returncode == 0
+    finally:
+        listener.kill()
+
+
+def test_env_file_is_read_when_named(dflock_client, env, tmp_path):
+    prefix = dflock_client.settings.key_prefix
+    env_file = tmp_path / "dflock.env"
+    env_file.write_text(f"DFLOCK_KEY_PREFIX={prefix}\n")
+    env = {k: v for k, v in env.items() if k != "DFLOCK_KEY_PREFIX"}
+    with dflock_client.lock("from-file"):
+        result = dflock("stats", "--env-file", str(env_file), env=env)
+    assert result.returncode == 0, result.stderr
+    assert prefix + "from-file" in result.stdout
+
+
+def test_a_bad_key_is_a_usage_error(env):
+    result = dflock("emit", "orders.*", "x", env=env)
+    assert result.returncode == 2
+    assert "wildcards" in result.stderr
     assert "Traceback" not in result.stderr

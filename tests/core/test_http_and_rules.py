@@ -3,8 +3,18 @@
 import pytest
 
 from dflock_integrations import InvalidKeyError, LockTimeout, ServerUnavailable
-from dflock_integrations.errors import MaxWaitersError
-from dflock_integrations.http_answers import answer_for
+from dflock_integrations.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LimitMismatchError,
+    MaxLocksError,
+    MaxWaitersError,
+    ProtocolError,
+    ServerError,
+    SignalsUnsupported,
+    describe,
+)
+from dflock_integrations.http_answers import answer_for, log_answer
 from dflock_integrations.rules import Rule, coerce_rules, first_match
 
 
@@ -31,6 +41,51 @@ def test_unreachable_is_503_without_the_address():
 
 def test_other_errors_are_not_answered():
     assert answer_for(ValueError("bug")) is None
+    assert answer_for(InvalidKeyError("a bad key is a bug")) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error", "retry"),
+    [
+        (
+            AuthenticationError("the server requires an auth token"),
+            503,
+            "coordination_unavailable",
+            True,
+        ),
+        (MaxLocksError("error_max_locks (key 'k')"), 503, "coordination_unavailable", True),
+        (LimitMismatchError("error_limit_mismatch (key 'k')"), 503, "limit_conflict", True),
+        (SignalsUnsupported("dflockd 2.x has no signals"), 501, "signals_unsupported", False),
+        (ProtocolError("unexpected answer 'zz'"), 502, "coordination_error", False),
+        (ServerError("error_something_new (key 'k')"), 502, "coordination_error", False),
+        (
+            ConfigurationError("DFLOCK_LEASE_TTL_S: must be > 0"),
+            500,
+            "coordination_misconfigured",
+            False,
+        ),
+    ],
+)
+def test_every_dflock_failure_has_an_answer_that_tells_nothing_internal(exc, status, error, retry):
+    answer = answer_for(exc)
+    assert (answer.status, answer.body["error"]) == (status, error)
+    assert ("Retry-After" in answer.headers) is retry
+    assert str(exc) not in str(answer.body)  # tokens, keys, variables stay in the log
+
+
+def test_a_5xx_is_logged_with_its_reason_and_a_refusal_is_not(caplog):
+    timeout = LockTimeout("x", key="k", timeout_s=0)
+    log_answer(timeout, answer_for(timeout), "GET", "/a")
+    bare = ServerUnavailable("")  # no message: the class still names the reason
+    log_answer(bare, answer_for(bare), "POST", "/b")
+    assert [r.getMessage() for r in caplog.records] == [
+        "dflock: POST /b answered 503 (coordination_unavailable): ServerUnavailable"
+    ]
+
+
+def test_describe_keeps_the_reason_of_an_exception_without_a_message():
+    assert describe(TimeoutError()) == "TimeoutError"
+    assert describe(OSError("refused")) == "OSError: refused"
 
 
 def test_the_servers_waiter_cap_is_a_429_without_the_key():

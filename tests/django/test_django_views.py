@@ -107,6 +107,13 @@ def test_mixin_locks_only_the_listed_methods(client):
         assert client.get("/cbv/invoice/4/").status_code == 200  # GET is not locked
 
 
+def test_mixin_guarding_get_guards_head_which_runs_the_same_handler(client):
+    with lock("receipt:4"):
+        assert client.get("/cbv/receipt/4/").status_code == 423
+        assert client.head("/cbv/receipt/4/").status_code == 423
+    assert client.head("/cbv/receipt/4/").status_code == 200
+
+
 def test_mixin_semaphore_with_custom_response(client):
     with semaphore("reports", limit=2), semaphore("reports", limit=2):
         response = client.get("/cbv/report/")
@@ -214,3 +221,4 @@ def test_lost_lease_is_logged_and_the_response_unchanged(
     assert response.status_code == 200
     assert response.content == b"work done"
     assert "lease on 'lease:1' was lost while GET /lease/1/ ran" in caplog.text
+    assert "the response was sent unchanged: LockLostError: " in caplog.text  # and why

@@ -210,6 +210,8 @@ async def test_a_lease_lost_mid_handler_is_logged_and_the_response_stands(
     response = await answer
     assert (response.status_code, response.json()) == (200, "done anyway")
     assert "dflock lease on 'job' was lost while GET /job ran" in caplog.text
+    # and why: the line carries the loss itself, not only the fact
+    assert "the response was sent unchanged: LockLostError: " in caplog.text
 
 
 async def test_an_unreachable_server_is_a_503_within_the_connect_timeout(

@@ -3,7 +3,6 @@
 import asyncio
 from typing import Annotated
 
-import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -97,9 +96,25 @@ async def test_a_missing_field_is_a_422_naming_it(serve, http, dflock_settings):
     answer = await http.get(f"{base}/things")
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["query", "thing_id"]
+    assert answer.json()["detail"][0]["type"] == "missing"  # as FastAPI words its own
     assert calls == []
-    query = app.openapi()["paths"]["/things"]["get"]["parameters"]
-    assert [(p["name"], p["in"], p["required"]) for p in query] == [("thing_id", "query", True)]
+
+
+def test_a_typed_field_is_declared_to_fastapi_and_so_in_the_openapi_schema():
+    app = FastAPI()
+    untyped = dflock_lock("thing:{thing_id}")
+    typed = dflock_lock("part:{part_id}", types={"part_id": int})
+
+    @app.get("/things")
+    async def thing(lease: Annotated[HeldLease, Depends(untyped)]) -> None: ...
+
+    @app.get("/parts")
+    async def part(lease: Annotated[HeldLease, Depends(typed)]) -> None: ...
+
+    paths = app.openapi()["paths"]
+    assert "parameters" not in paths["/things"]["get"]  # read as sent, not declared
+    query = paths["/parts"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in query] == [("part_id", "query", True)]
 
 
 async def test_a_path_converter_value_fills_the_template(serve, http, dflock_settings):
@@ -264,18 +279,6 @@ async def test_get_dflock_client_gives_the_lifespan_client(serve, http, client, 
         assert (await http.post(f"{base}/emit")).json() == 1
         signal = await sub.get(5)
     assert signal is not None and signal.json() == {"id": 1}
-
-
-async def test_without_the_lifespan_the_error_says_what_to_do(dflock_settings):
-    app = FastAPI()  # no dflock_lifespan
-
-    @app.get("/orders/{order_id}")
-    async def show(lease: Annotated[HeldLease, Depends(order_lock)]) -> None: ...
-
-    transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
-        with pytest.raises(RuntimeError, match="dflock_lifespan"):
-            await http.get("/orders/1")
 
 
 async def test_an_app_may_replace_the_failure_answers(serve, http, client, dflock_settings):

@@ -5,7 +5,14 @@ import contextlib
 
 import pytest
 from fastapi import FastAPI
-from fastapi_support import RawRequest, closed_address, is_free, stats_entry, waiters
+from fastapi_support import (
+    RawRequest,
+    closed_address,
+    dflock_environment,
+    is_free,
+    stats_entry,
+    waiters,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -288,13 +295,15 @@ def test_rules_are_checked_when_the_middleware_is_built(dflock_settings):
         DflockMiddleware(app, rules=[], client=object(), settings=dflock_settings)
 
 
-async def test_without_any_client_the_error_says_what_to_do():
-    import httpx
-
-    transport = httpx.ASGITransport(make_app(None, Counter()))
-    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
-        with pytest.raises(RuntimeError, match="dflock_lifespan"):
-            await http.post("/orders/1")
+async def test_without_any_client_one_is_built_from_the_environment(
+    monkeypatch, serve, http, client, dflock_settings, kind
+):
+    dflock_environment(monkeypatch, dflock_settings)
+    base = serve(make_app(None, Counter(), kind=kind))  # no lifespan, no client=
+    assert (await http.post(f"{base}/orders/1")).status_code == 200
+    async with client.lock("order:1"):
+        locked = await http.post(f"{base}/orders/1")
+    assert (locked.status_code, locked.json()["error"]) == (423, "locked")
 
 
 async def _waiting_is(client, key: str, count: int) -> bool:

@@ -7,6 +7,8 @@
     @single_instance("report:{report_id}", on_locked="skip")
     def build_report(self, report_id): ...
 
+    is_skipped(build_report.delay(7).get())   # True when another run held report:7
+
     @app.task
     @dflock_semaphore("pdf-render", limit=4)
     def render_pdf(document_id): ...
@@ -37,6 +39,7 @@ from dflock_integrations.celery._outcomes import (
     outcome_channel,
 )
 from dflock_integrations.celery._sender import flush_outcome_signals
+from dflock_integrations.celery._skipped import is_skipped
 
 __all__ = [
     "OUTCOMES",
@@ -49,6 +52,7 @@ __all__ = [
     "get_client",
     "get_settings",
     "install_outcome_signals",
+    "is_skipped",
     "outcome_channel",
     "single_instance",
 ]

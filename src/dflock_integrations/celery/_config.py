@@ -1,6 +1,6 @@
 """The app's dflock settings, and the one client each process shares per app.
 
-Settings are `DflockSettings` from `DFLOCK_*` variables and `.env`, overridden by
+Settings are `DflockSettings` from `DFLOCK_*` variables, overridden by
 `app.conf.dflock` (a dict of field names, or a `DflockSettings`). Both are read on
 first use in a process, never at import, so a worker's prefork children each build
 their own client (and connections) after the fork.
@@ -22,7 +22,7 @@ from celery._state import get_current_app
 
 from dflock_integrations.celery._sender import sender
 from dflock_integrations.client import SyncDflockClient
-from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.errors import ConfigurationError, UnknownVariableError
 from dflock_integrations.settings import DflockSettings
 
 CONF_KEY = "dflock"
@@ -66,6 +66,8 @@ def build_settings(raw: object) -> DflockSettings:
         values[field] = value
     try:
         return DflockSettings(**values)
+    except UnknownVariableError:
+        raise  # about environment variables, named as they are set
     except ConfigurationError as exc:
         # Values given in app.conf are named as written there; the rest came from
         # the environment and keep their variable names.

@@ -44,6 +44,7 @@ from dflock_integrations.celery._outcomes import (
     payload,
     wrapped_chain,
 )
+from dflock_integrations.celery._skipped import skipped_result
 from dflock_integrations.client import SyncLease
 from dflock_integrations.errors import LockLostError, ServerUnavailable
 
@@ -60,6 +61,9 @@ def single_instance(
     acquire_timeout_s: float | None = None,
     lease_ttl_s: int | None = None,
     retry_countdown_s: float = DEFAULT_RETRY_COUNTDOWN_S,
+    retry_backoff: bool | int | None = None,
+    retry_backoff_max: int | None = None,
+    retry_jitter: bool | None = None,
     emit: bool = True,
 ) -> Callable[[F], F]:
     """Run at most one instance of the task per key, across every worker.
@@ -67,11 +71,16 @@ def single_instance(
     Put it directly under `@app.task(...)`. `key` is None (the task's name), a
     template filled from the task's arguments (`"report:{report_id}"`), or a
     function called with the task's arguments that returns the key. `on_locked`
-    says what a run that finds the key held does: "skip" (return None), "retry"
-    (`task.retry(countdown=retry_countdown_s)`), "wait" (wait in FIFO order up to
-    `acquire_timeout_s`, default DFLOCK_ACQUIRE_TIMEOUT_S, then fail with
-    LockTimeout) or "raise" (fail with LockTimeout). Only "wait" waits unless
-    `acquire_timeout_s` is given.
+    says what a run that finds the key held does: "skip" (return the skip result,
+    which `is_skipped()` recognises), "retry" (`task.retry(countdown=...)`), "wait"
+    (wait in FIFO order up to `acquire_timeout_s`, default DFLOCK_ACQUIRE_TIMEOUT_S,
+    then fail with LockTimeout) or "raise" (fail with LockTimeout). Only "wait" waits
+    unless `acquire_timeout_s` is given.
+
+    A retry waits `retry_countdown_s`, or with `retry_backoff` (True, or a factor in
+    seconds) exponentially longer, up to `retry_backoff_max`, randomised by
+    `retry_jitter`, as Celery's options of those names do; left None, they are the
+    task's own options (`@app.task(retry_backoff=True)`).
     """
     return _Decorator(
         make_guard(
@@ -84,6 +93,9 @@ def single_instance(
             lease_ttl_s=lease_ttl_s,
             retry_countdown_s=retry_countdown_s,
             emit=emit,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+            retry_jitter=retry_jitter,
         )
     )
 
@@ -96,15 +108,18 @@ def dflock_semaphore(
     acquire_timeout_s: float | None = None,
     lease_ttl_s: int | None = None,
     retry_countdown_s: float = DEFAULT_RETRY_COUNTDOWN_S,
+    retry_backoff: bool | int | None = None,
+    retry_backoff_max: int | None = None,
+    retry_jitter: bool | None = None,
     emit: bool = True,
 ) -> Callable[[F], F]:
     """Run the task in one of `limit` slots of `key`, shared by every worker.
 
     Put it directly under `@app.task(...)`. A run waits in FIFO order up to
     `acquire_timeout_s` (default DFLOCK_ACQUIRE_TIMEOUT_S) for a slot, then by
-    default retries after `retry_countdown_s`, giving its worker slot back;
-    `on_full="skip"` returns None instead, `"raise"` fails with LockTimeout.
-    Every user of a key must agree on `limit`.
+    default retries (after `retry_countdown_s`, or with backoff as `single_instance`
+    says), giving its worker slot back; `on_full="skip"` returns the skip result
+    instead, `"raise"` fails with LockTimeout. Every user of a key must agree on `limit`.
     """
     return _Decorator(
         make_guard(
@@ -117,6 +132,9 @@ def dflock_semaphore(
             lease_ttl_s=lease_ttl_s,
             retry_countdown_s=retry_countdown_s,
             emit=emit,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+            retry_jitter=retry_jitter,
         )
     )
 
@@ -244,7 +262,10 @@ class _Execution:
         try:
             try:
                 granted = self._acquire(args, kwargs)
-                result = self.spec.function(*args, **kwargs) if granted else None
+                # A skipped run returns a result of its own: None would look like a run.
+                result = (
+                    self.spec.function(*args, **kwargs) if granted else skipped_result(self.keys)
+                )
             except BaseException as exc:
                 loss = self._release()
                 if not isinstance(exc, Exception):
@@ -298,7 +319,7 @@ class _Execution:
     def _retry(self, guard: Guard, exc: BaseException) -> BaseException:
         # Task.retry raises Retry itself (or `exc` once max_retries is reached); any
         # lease already held goes back before the retry is published.
-        retry = self.task.retry(exc=exc, countdown=guard.retry_countdown_s)
+        retry = self.task.retry(exc=exc, countdown=guard.countdown(self.task))
         return cast(BaseException, retry)
 
     def release_before_publish(self) -> None:

@@ -11,10 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+from celery.utils.time import get_exponential_backoff_interval
+
 from dflock_integrations.client import SyncDflockClient, SyncLease
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
-from dflock_integrations.options import check_lease_options, seconds
+from dflock_integrations.options import check_lease_options, seconds, whole_number
 from dflock_integrations.settings import DflockSettings
 
 OnBusy = Literal["skip", "retry", "wait", "raise"]
@@ -26,6 +28,9 @@ ON_LOCKED: Final[tuple[OnLocked, ...]] = ("skip", "retry", "wait", "raise")
 ON_FULL: Final[tuple[OnFull, ...]] = ("retry", "skip", "raise")
 # Seconds before a task that found its key busy (or the server down) runs again.
 DEFAULT_RETRY_COUNTDOWN_S: Final = 5.0
+# Celery's defaults for the task options of the same names.
+CELERY_RETRY_BACKOFF_MAX_S: Final = 600
+CELERY_RETRY_JITTER: Final = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,10 @@ class Guard:
     lease_ttl_s: int | None
     retry_countdown_s: float
     emit: bool
+    # None: the task's own option of that name (Celery reads them for autoretry_for).
+    retry_backoff: bool | int | None = None
+    retry_backoff_max: int | None = None
+    retry_jitter: bool | None = None
 
     @property
     def decorator(self) -> str:
@@ -72,8 +81,39 @@ class Guard:
             )
         return key
 
+    def countdown(self, task: Any) -> float:
+        """Seconds before the retry: fixed, or with backoff as Celery's autoretry computes it.
+
+        `retry_backoff` True (or N) waits 1 (N) s, then twice that per retry already
+        made, up to `retry_backoff_max`; `retry_jitter` picks a random time up to that.
+        """
+        backoff = _own(self.retry_backoff, task, "retry_backoff", False)
+        if not backoff:
+            return self.retry_countdown_s
+        return float(
+            get_exponential_backoff_interval(
+                factor=int(max(1.0, float(backoff))),
+                retries=task.request.retries or 0,
+                maximum=int(
+                    _own(
+                        self.retry_backoff_max,
+                        task,
+                        "retry_backoff_max",
+                        CELERY_RETRY_BACKOFF_MAX_S,
+                    )
+                ),
+                full_jitter=bool(
+                    _own(self.retry_jitter, task, "retry_jitter", CELERY_RETRY_JITTER)
+                ),
+            )
+        )
+
     def handle(self, client: SyncDflockClient, key: str) -> SyncLease:
         return client.lease(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
+
+
+def _own(value: Any, task: Any, option: str, default: Any) -> Any:
+    return getattr(task, option, default) if value is None else value
 
 
 def make_guard(
@@ -87,6 +127,9 @@ def make_guard(
     lease_ttl_s: int | None,
     retry_countdown_s: float,
     emit: bool,
+    retry_backoff: bool | int | None = None,
+    retry_backoff_max: int | None = None,
+    retry_jitter: bool | None = None,
 ) -> Guard:
     """A validated `Guard`; every error names the decorator and the option."""
     if on_busy not in allowed:
@@ -110,6 +153,12 @@ def make_guard(
     seconds(retry_countdown_s, f"{decorator}: retry_countdown_s")
     if not isinstance(emit, bool):
         raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
+    if retry_backoff is not None and not isinstance(retry_backoff, bool):
+        whole_number(retry_backoff, f"{decorator}: retry_backoff (True, False or seconds)")
+    if retry_backoff_max is not None:
+        seconds(retry_backoff_max, f"{decorator}: retry_backoff_max")
+    if retry_jitter is not None and not isinstance(retry_jitter, bool):
+        raise TypeError(f"{decorator}: retry_jitter must be True or False, got {retry_jitter!r}")
     return Guard(
         key=checked_key,
         limit=limit,
@@ -118,6 +167,9 @@ def make_guard(
         lease_ttl_s=lease_ttl_s,
         retry_countdown_s=float(retry_countdown_s),
         emit=emit,
+        retry_backoff=retry_backoff,
+        retry_backoff_max=None if retry_backoff_max is None else int(retry_backoff_max),
+        retry_jitter=retry_jitter,
     )
 
 

@@ -1,9 +1,9 @@
 """Run a view while holding a lock or semaphore slot; shared by decorators, mixin, middleware.
 
 Refusals become the JSON answers of `dflock_integrations.http_answers` (423 locked,
-429 semaphore full, 503 server unreachable, each with Retry-After). A lease lost
-while the view ran is logged and the view's response goes out unchanged: the work
-is done by then, and failing the request would not undo it.
+429 semaphore full, 503 server unreachable, each with Retry-After, and the rest of
+its table). A lease lost while the view ran is logged and the view's response goes
+out unchanged: the work is done by then, and failing the request would not undo it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.http.response import HttpResponseBase
 
 from dflock_integrations.client import AsyncLease, SyncLease
 from dflock_integrations.django.clients import get_async_client, get_client
-from dflock_integrations.errors import DflockError, LockLostError
-from dflock_integrations.http_answers import HttpAnswer, answer_for
+from dflock_integrations.errors import DflockError, LockLostError, describe
+from dflock_integrations.http_answers import HttpAnswer, answer_for, log_answer
 from dflock_integrations.options import check_lease_options
 
 log = logging.getLogger("dflock_integrations.django")
@@ -58,21 +58,20 @@ class Guard:
         respond: Responder | None = None,
     ) -> HttpResponseBase:
         """`view()` while holding `key`, or the refusal's answer."""
-        client = get_client()
-        handle = client.lease(key, limit=self.limit, **self._options)
         try:
+            handle = get_client().lease(key, limit=self.limit, **self._options)
             handle.__enter__()
         except DflockError as exc:
             if (refusal := self._refusal(request, exc, respond)) is None:
-                raise  # not a refusal (e.g. a server-side cap on keys): a real error
+                raise  # not a refusal (a bad key is a bug): a real error
             return refusal
         try:
             return view()
         finally:
             try:
                 handle.release()
-            except LockLostError:
-                _log_lost(request, handle)
+            except LockLostError as exc:
+                _log_lost(request, handle, exc)
 
     async def arun(
         self,
@@ -83,21 +82,20 @@ class Guard:
         respond: Responder | None = None,
     ) -> HttpResponseBase:
         """`await view()` while holding `key`, or the refusal's answer."""
-        client = get_async_client()
-        handle = client.lease(key, limit=self.limit, **self._options)
         try:
+            handle = get_async_client().lease(key, limit=self.limit, **self._options)
             await handle.__aenter__()
         except DflockError as exc:
             if (refusal := self._refusal(request, exc, respond)) is None:
-                raise  # not a refusal (e.g. a server-side cap on keys): a real error
+                raise  # not a refusal (a bad key is a bug): a real error
             return refusal
         try:
             return await view()
         finally:
             try:
                 await handle.release()
-            except LockLostError:
-                _log_lost(request, handle)
+            except LockLostError as exc:
+                _log_lost(request, handle, exc)
 
     @property
     def _options(self) -> dict[str, Any]:
@@ -107,13 +105,17 @@ class Guard:
         self, request: HttpRequest, exc: DflockError, respond: Responder | None
     ) -> HttpResponseBase | None:
         answer = answer_for(exc, retry_after_s=self.retry_after_s)
-        return None if answer is None else (respond or self.respond)(request, answer)
+        if answer is None:
+            return None
+        log_answer(exc, answer, request.method or "GET", request.path)
+        return (respond or self.respond)(request, answer)
 
 
-def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease) -> None:
+def _log_lost(request: HttpRequest, handle: SyncLease | AsyncLease, exc: LockLostError) -> None:
     log.error(
-        "dflock lease on %r was lost while %s %s ran; the response was sent unchanged",
+        "dflock lease on %r was lost while %s %s ran; the response was sent unchanged: %s",
         handle.name,
         request.method,
         request.path,
+        describe(exc),
     )

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -45,7 +44,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         return [Error(str(exc), id="dflock.E001")]
     messages: list[CheckMessage] = list(_unknown_keys(raw))
     try:
-        settings = conf.build_settings(raw)
+        settings = conf.settings_from_known_keys(raw)
     except ConfigurationError as exc:
         messages.extend(_invalid_values(str(exc)))
     else:
@@ -75,14 +74,12 @@ _RULE_HINT = (
 
 
 def _unknown_keys(raw: Any) -> Iterator[Error]:
-    for key in raw or ():
-        if key in conf.KNOWN_KEYS:
-            continue
-        close = difflib.get_close_matches(str(key).upper(), sorted(conf.KNOWN_KEYS), n=1)
-        hint = f'Did you mean "{close[0]}"?' if close else None
+    for key, meant in conf.unknown_keys(raw):
         yield Error(
-            f"{conf.setting_name(str(key))} is not a dflock setting.",
-            hint=hint or f"Known keys: {', '.join(sorted(conf.KNOWN_KEYS))}.",
+            f"{conf.setting_name(key)} is not a dflock setting.",
+            hint=f'Did you mean "{meant}"?'
+            if meant
+            else f"Known keys: {', '.join(sorted(conf.KNOWN_KEYS))}.",
             id="dflock.E002",
         )
 

@@ -14,7 +14,7 @@ requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
+from dflock_integrations._loop_closing import close_at_loop_shutdown, close_now
 from dflock_integrations.client import AsyncDflockClient, SyncDflockClient
 from dflock_integrations.django import conf
 
@@ -36,7 +37,6 @@ class _LoopClient:
 
 
 _loop_clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
-_pending: set[asyncio.Task[Any]] = set()
 
 
 def get_client() -> SyncDflockClient:
@@ -71,49 +71,21 @@ def get_async_client() -> AsyncDflockClient:
         if old is not None and old.client.settings is current:
             return old.client
         client = AsyncDflockClient(current)
-        _loop_clients[loop] = _LoopClient(client, _close_at_loop_shutdown(loop, client))
+        closer = close_at_loop_shutdown(functools.partial(_forget_and_close, loop, client))
+        _loop_clients[loop] = _LoopClient(client, closer)
         for closed in [other for other in _loop_clients if other.is_closed()]:
             del _loop_clients[closed]
     if old is not None:
-        _close_on_loop(loop, old.closer)
+        close_now(loop, old.closer)
     return client
 
 
-async def _closer(
-    loop: asyncio.AbstractEventLoop, client: AsyncDflockClient
-) -> AsyncGenerator[None]:
-    try:
-        yield
-    finally:
-        with _lock:
-            entry = _loop_clients.get(loop)
-            if entry is not None and entry.client is client:
-                del _loop_clients[loop]
-        await client.aclose()
-
-
-def _close_at_loop_shutdown(
-    loop: asyncio.AbstractEventLoop, client: AsyncDflockClient
-) -> AsyncGenerator[None]:
-    """An async generator, started on `loop`, whose `finally` closes `client`.
-
-    asyncio has no "loop is closing" callback, but `asyncio.run`, `asyncio.Runner`
-    and uvicorn all call `loop.shutdown_asyncgens()` before closing a loop, which
-    finalises every async generator started on it; this one closes the client's
-    connections while the loop can still do so.
-    """
-    closer = _closer(loop, client)
-    step = closer.__anext__()  # registers the generator with the running loop
-    with contextlib.suppress(StopIteration):
-        step.send(None)  # runs it to its `yield` without suspending the caller
-    return closer
-
-
-def _close_on_loop(loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None]) -> None:
-    """Finalise `closer` (and so close its client); call on `loop`'s own thread."""
-    task = loop.create_task(closer.aclose())
-    _pending.add(task)  # the loop keeps only a weak reference to a task
-    task.add_done_callback(_pending.discard)
+async def _forget_and_close(loop: asyncio.AbstractEventLoop, client: AsyncDflockClient) -> None:
+    with _lock:
+        entry = _loop_clients.get(loop)
+        if entry is not None and entry.client is client:
+            del _loop_clients[loop]
+    await client.aclose()
 
 
 def close_clients() -> None:
@@ -131,7 +103,7 @@ def close_clients() -> None:
     for loop, entry in entries:
         if not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(_close_on_loop, loop, entry.closer)
+                loop.call_soon_threadsafe(close_now, loop, entry.closer)
             except RuntimeError:  # the loop closed in the meantime
                 continue
 

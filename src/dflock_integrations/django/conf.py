@@ -2,7 +2,9 @@
 
 Keys are `DflockSettings` field names in upper case (`SERVERS`, `AUTH_TOKEN`,
 `LEASE_TTL_S`, ...) plus `RULES` for `DflockMiddleware`. A key given here wins
-over its `DFLOCK_*` environment variable; a key left out falls back to it.
+over its `DFLOCK_*` environment variable; a key left out falls back to it. A key
+that is none of these is an error naming the key it resembles: the app checks the
+whole setting in `ready()`, so a typo stops every process, not just `manage.py check`.
 
 Nothing is copied at import time: every access compares the current setting with
 the one the cached value was built from, and rebuilds when they differ.
@@ -11,15 +13,17 @@ the one the cached value was built from, and rebuilds when they differ.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.errors import ConfigurationError, UnknownVariableError
 from dflock_integrations.rules import Rule, coerce_rules
 from dflock_integrations.settings import DflockSettings
 
@@ -52,14 +56,48 @@ def raw_setting() -> Mapping[str, Any] | None:
     )
 
 
+def unknown_keys(raw: Mapping[str, Any] | None) -> list[tuple[str, str | None]]:
+    """The keys of `DFLOCK` that are no dflock setting, each with the known key it
+    resembles (None when it resembles none)."""
+    unknown = []
+    for key in raw or ():
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(str(key).upper(), sorted(KNOWN_KEYS), n=1)
+            unknown.append((str(key), close[0] if close else None))
+    return unknown
+
+
+def unknown_key_message(key: str, meant: str | None) -> str:
+    hint = (
+        f"did you mean {setting_name(meant)}?"
+        if meant
+        else f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
+    )
+    return f"{setting_name(key)} is not a dflock setting; {hint}"
+
+
 # Its locals hold DFLOCK as written, AUTH_TOKEN included: keep them out of error reports.
 @sensitive_variables()
 def build_settings(raw: Mapping[str, Any] | None) -> DflockSettings:
-    """`DflockSettings` from a `DFLOCK` dict; errors name the Django key they came from."""
+    """`DflockSettings` from a `DFLOCK` dict; errors name the Django key they came from,
+    and the key an unknown one resembles."""
+    unknown = unknown_keys(raw)
+    if unknown:
+        lines = [f"  {unknown_key_message(key, meant)}" for key, meant in unknown]
+        raise ConfigurationError("\n".join(["invalid dflock settings:", *lines]))
+    return settings_from_known_keys(raw)
+
+
+@sensitive_variables()
+def settings_from_known_keys(raw: Mapping[str, Any] | None) -> DflockSettings:
+    """`build_settings` without the check for unknown keys (the system checks report
+    those apart)."""
     given = {key for key in raw or () if key in SETTINGS_KEYS}
     values = {key.lower(): raw[key] for key in given} if raw else {}
     try:
         return DflockSettings(**values)
+    except UnknownVariableError:
+        raise  # about environment variables, named as they are set
     except ConfigurationError as exc:
         # Values given in Django settings are named as written there; the rest came
         # from the environment and keep their variable names.
@@ -126,6 +164,19 @@ def get_settings() -> DflockSettings:
 def get_rules() -> tuple[Rule, ...]:
     """The middleware rules from `DFLOCK["RULES"]` (empty when not set)."""
     return _rules.get()
+
+
+def validate() -> None:
+    """Build the settings and the rules now; ImproperlyConfigured naming the key at fault.
+
+    Called from the app's `ready()`: Django runs no system checks under gunicorn or
+    uvicorn, and a typo would otherwise surface as a 500 at the first locked view.
+    """
+    try:
+        get_settings()
+        get_rules()
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def clear_cache() -> None:

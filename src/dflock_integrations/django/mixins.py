@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from dflock_integrations.django._guard import Guard, json_response
 from dflock_integrations.http_answers import HttpAnswer
 from dflock_integrations.keys import KeyTemplate
+from dflock_integrations.rules import with_head
 
 if TYPE_CHECKING:
     from django.views import View
@@ -40,7 +41,7 @@ class DflockLockMixin(_Base):
 
     dflock_key: ClassVar[str | None] = None
     dflock_limit: ClassVar[int | None] = None  # None: a lock; N: one of N semaphore slots
-    dflock_methods: ClassVar[Collection[str] | None] = None  # None: every method
+    dflock_methods: ClassVar[Collection[str] | None] = None  # None: every; GET includes HEAD
     dflock_acquire_timeout_s: ClassVar[float | None] = None
     dflock_lease_ttl_s: ClassVar[int | None] = None
     dflock_retry_after_s: ClassVar[float | None] = None
@@ -61,7 +62,8 @@ class DflockLockMixin(_Base):
         if cls.dflock_methods is not None:
             if isinstance(cls.dflock_methods, str):
                 raise TypeError(f"{cls.__name__}.dflock_methods must be a list, such as ['POST']")
-            cls.dflock_methods = frozenset(m.upper() for m in cls.dflock_methods)
+            # A guarded GET guards HEAD, which Django answers with the GET handler.
+            cls.dflock_methods = with_head(frozenset(m.upper() for m in cls.dflock_methods))
 
     def get_dflock_key(self) -> str | None:
         """The key this request takes, or None to run without one."""

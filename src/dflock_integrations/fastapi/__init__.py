@@ -1,7 +1,6 @@
 """FastAPI integration: lock and semaphore dependencies, plus the Starlette pieces.
 
-    app = FastAPI(lifespan=dflock_lifespan())
-    install_exception_handlers(app)
+    app = FastAPI(lifespan=dflock_lifespan())   # optional: fail at start-up, close at exit
     order_lock = dflock_lock("order:{order_id}")
 
     @app.post("/orders/{order_id}/pay")
@@ -28,14 +27,14 @@ if "scope" not in _inspect.signature(fastapi.Depends).parameters:  # pragma: no 
         f"found {fastapi.__version__}: pip install -U 'fastapi>=0.121'"
     )
 
+from dflock_integrations.fastapi._answers import DflockHTTPException, get_dflock_client
 from dflock_integrations.fastapi._dependencies import (
-    HeldLease,
     KeySource,
     LeaseDependency,
-    SkippedLease,
     dflock_lock,
     dflock_semaphore,
 )
+from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
 from dflock_integrations.starlette import (
     DflockMiddleware,
     Rule,
@@ -43,13 +42,13 @@ from dflock_integrations.starlette import (
     channel_event,
     dflock_exception_handler,
     dflock_lifespan,
-    get_dflock_client,
     install_exception_handlers,
     json_answer,
     locking_enabled,
 )
 
 __all__ = [
+    "DflockHTTPException",
     "DflockMiddleware",
     "HeldLease",
     "KeySource",

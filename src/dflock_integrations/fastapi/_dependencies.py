@@ -5,84 +5,53 @@
     @app.post("/orders/{order_id}/pay")
     async def pay(order_id: str, lease: Annotated[HeldLease, Depends(order_lock)]) -> dict: ...
 
-Two dependencies do the work. The object given to `Depends` (a `LeaseDependency`) is
-a plain coroutine whose one parameter is a hidden yield-dependency, the holder,
-declared with `scope="function"`: FastAPI then leaves the holder, releasing the
-lease, as soon as the endpoint returns or raises and before the response goes out,
-whatever scope the outer one was given. With `hold_for_stream=True` the holder's
-scope is "request", so the lease is held until the response, a streamed body
-included, has been sent.
+The object given to `Depends` (a `LeaseDependency`) is a plain coroutine: it takes
+the lease and hands its release to the exit stack FastAPI keeps for the request
+(`scope["fastapi_function_astack"]`, which closes as soon as the endpoint returns or
+raises, before the response goes out; with `hold_for_stream=True` the request's own
+stack, which closes once the response, a streamed body included, has been sent).
+That is what a yield-dependency does, without the two context managers and the cancel
+scope FastAPI builds around each one: measured with bench/fastapi_bench.py, they took
+about 45 µs a request, three times all the rest this dependency adds to the lock's
+own round trips. The stacks are FastAPI's (present since 0.121, this package's
+minimum, and not a public API); a FastAPI without them gets a RuntimeError saying so,
+and the tests pin when each one closes.
 
-The holder's signature is built from the key template: each field becomes a
-parameter, so FastAPI fills it from the path when the route has a path parameter of
-that name and from the query string otherwise, answers 422 naming a missing one,
-and shows it in the OpenAPI schema.
+A template's fields are read from the request as sent: the path parameter of that
+name, else the query parameter; a missing one is the usual 422. Only fields given a
+type (`types=`) are declared to FastAPI, which then converts them as it converts the
+endpoint's parameters and shows them in the OpenAPI schema. Declaring every field
+would have FastAPI check again what it checks for the endpoint already, at about
+12 µs a field, more than the rest of this dependency.
+
+A dflock failure becomes its HTTP answer (423, 429, 503...) with or without exception
+handlers installed; see `_answers.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
 
-import anyio
-from fastapi.params import Depends
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
 
 from dflock_integrations.client import AsyncDflockClient, AsyncLease
-from dflock_integrations.errors import InvalidKeyError
+from dflock_integrations.errors import DflockError, InvalidKeyError
+from dflock_integrations.fastapi._answers import refusal
+from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
+from dflock_integrations.fastapi._queued import left, wait_for_grant
 from dflock_integrations.keys import KeyTemplate, check_key
-from dflock_integrations.options import check_lease_options
+from dflock_integrations.options import check_lease_options, seconds
 from dflock_integrations.starlette._state import client_in, locking_enabled
-from dflock_integrations.starlette._waiting import (
-    CLIENT_CLOSED_REQUEST,
-    release,
-    wait_unless_gone,
-)
+from dflock_integrations.starlette._waiting import release
 
 KeySource = str | Callable[[Request], str | Awaitable[str]]
 
-# The holder's request parameter; FastAPI finds it by its annotation, not this name.
+# The dependency's request parameter; FastAPI finds it by its annotation, not this name.
 _REQUEST = "dflock_request_"
-
-
-class HeldLease(Protocol):
-    """What a lock or semaphore dependency gives the endpoint (an `AsyncLease`, or a
-    `SkippedLease` while locking is off). Pass `fence` to storage that checks it."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def limit(self) -> int | None: ...
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def fence(self) -> int | None: ...
-    @property
-    def held(self) -> bool: ...
-    @property
-    def lost(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedLease:
-    """Given instead of a lease while locking is switched off: nothing is held."""
-
-    name: str
-    limit: int | None = None
-    token: None = None
-    fence: None = None
-    held: bool = False
-    lost: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.name
 
 
 class LeaseDependency:
@@ -106,10 +75,13 @@ class LeaseDependency:
         hold_for_stream: bool,
         watch_disconnect: bool,
         types: Mapping[str, Any] | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         check_lease_options(
             limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
         )
+        if retry_after_s is not None:
+            seconds(retry_after_s, "retry_after_s")
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -118,27 +90,66 @@ class LeaseDependency:
             raise TypeError(f"key must be a template string or a function, got {key!r}")
         self.key = key
         self.types = dict(types or {})
-        fields = set(self.template.fields) if self.template is not None else set()
-        unknown = sorted(set(self.types) - fields)
+        fields = self.template.fields if self.template is not None else ()
+        unknown = sorted(set(self.types) - set(fields))
         if unknown:
             raise ValueError(
                 f"types= names {unknown}, which the key {key!r} does not use as fields"
             )
+        if _REQUEST in fields:
+            raise InvalidKeyError(f"key template field {{{_REQUEST}}} is a reserved name")
+        # Declared to FastAPI, which converts them; the others are read as sent.
+        self._typed = tuple(f for f in dict.fromkeys(fields) if f in self.types)
+        self._raw = tuple(f for f in dict.fromkeys(fields) if f not in self.types)
         self.limit = limit
         self.acquire_timeout_s = acquire_timeout_s
         self.lease_ttl_s = lease_ttl_s
         self.enabled = enabled
         self.hold_for_stream = hold_for_stream
         self.watch_disconnect = watch_disconnect
-        scope: Literal["function", "request"] = "request" if hold_for_stream else "function"
-        holder = Depends(dependency=_Holder(self), scope=scope)
+        self.retry_after_s = retry_after_s
+        # The exit stack the release goes on: the endpoint's, or the whole request's.
+        self._stack = "fastapi_inner_astack" if hold_for_stream else "fastapi_function_astack"
+        keyword = inspect.Parameter.KEYWORD_ONLY
         self.__signature__ = inspect.Signature(
-            [inspect.Parameter("lease", inspect.Parameter.KEYWORD_ONLY, default=holder)],
+            [
+                inspect.Parameter(_REQUEST, keyword, annotation=Request),
+                # A field's type makes FastAPI convert the value as the endpoint does,
+                # so "007" and "7" for an int parameter share one key.
+                *(inspect.Parameter(f, keyword, annotation=self.types[f]) for f in self._typed),
+            ],
             return_annotation=HeldLease,
         )
 
-    async def __call__(self, lease: HeldLease) -> HeldLease:
-        return lease
+    async def __call__(self, **values: Any) -> HeldLease:
+        request: Request = values.pop(_REQUEST)
+        scope = request.scope
+        if self.template is not None:
+            if self._raw:
+                self._read_fields(request, values)
+            key = self.template.render(values)
+        else:
+            key = await self.key_for(request, values)
+        if not self.enabled or not locking_enabled(scope):
+            return SkippedLease(key, self.limit)
+        stack = scope.get(self._stack)
+        if not isinstance(stack, AsyncExitStack):
+            raise RuntimeError(
+                f"FastAPI keeps no {self._stack!r} for this request, where {self!r} releases "
+                "its lease; dflock_integrations.fastapi needs FastAPI >= 0.121"
+            )
+        try:
+            handle = self.handle(client_in(scope), key)
+            granted = await handle.enqueue() or await wait_for_grant(
+                handle, request, watch_disconnect=self.watch_disconnect
+            )
+        except DflockError as exc:
+            raise refusal(request, exc, retry_after_s=self.retry_after_s) from exc
+        if not granted:
+            raise left()
+        # Not shielded: a release cut short closes its connection, which frees the grant.
+        stack.push_async_callback(release, handle, request.method, scope["path"])
+        return handle
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
@@ -146,10 +157,42 @@ class LeaseDependency:
             return f"dflock_lock({shown!r})"
         return f"dflock_semaphore({shown!r}, limit={self.limit})"
 
+    def _read_fields(self, request: Request, values: dict[str, Any]) -> None:
+        """Add the untyped fields to `values`: from the path, else the query; else a 422."""
+        path = request.path_params
+        query = None
+        missing = []
+        for name in self._raw:
+            if name in path:
+                values[name] = path[name]
+                continue
+            if query is None:
+                query = request.query_params
+            value = query.get(name)
+            if value is None:
+                missing.append(name)
+            else:
+                values[name] = value
+        if missing:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "missing",
+                        "loc": ("query", name),
+                        "msg": "Field required",
+                        "input": None,
+                    }
+                    for name in missing
+                ]
+            )
+
     async def key_for(self, request: Request, values: Mapping[str, Any]) -> str:
         """The key for this request: the template filled in, or the key function's answer."""
         if self.template is not None:
-            return self.template.render(values)
+            filled = dict(values)
+            if self._raw:
+                self._read_fields(request, filled)
+            return self.template.render(filled)
         assert not isinstance(self.key, str)
         key = self.key(request)
         if inspect.isawaitable(key):
@@ -175,94 +218,6 @@ class LeaseDependency:
         )
 
 
-class _Holder:
-    """The yield-dependency that takes, yields and releases the lease."""
-
-    __signature__: inspect.Signature
-
-    def __init__(self, dependency: LeaseDependency) -> None:
-        self.dependency = dependency
-        fields = dependency.template.fields if dependency.template is not None else ()
-        if _REQUEST in fields:
-            raise InvalidKeyError(f"key template field {{{_REQUEST}}} is a reserved name")
-        keyword = inspect.Parameter.KEYWORD_ONLY
-        self.__signature__ = inspect.Signature(
-            [
-                inspect.Parameter(_REQUEST, keyword, annotation=Request),
-                # A field's type, when given, makes FastAPI convert the value as the
-                # endpoint does, so "007" and "7" for an int parameter share one key.
-                # Any: a path converter may give an int or a UUID rather than a str.
-                *(
-                    inspect.Parameter(f, keyword, annotation=dependency.types.get(f, Any))
-                    for f in dict.fromkeys(fields)
-                ),
-            ]
-        )
-
-    async def __call__(self, **values: Any) -> AsyncIterator[HeldLease]:
-        request: Request = values.pop(_REQUEST)
-        dependency = self.dependency
-        key = await dependency.key_for(request, values)
-        if not dependency.enabled or not locking_enabled(request.scope):
-            yield SkippedLease(key, dependency.limit)
-            return
-        handle = dependency.handle(client_in(request.scope), key)
-        if not (await handle.enqueue() or await self._wait(handle, request)):
-            raise _left()
-        try:
-            yield handle
-        finally:
-            await release(handle, request.method, request.scope["path"])
-
-    async def _wait(self, handle: AsyncLease, request: Request) -> bool:
-        """Queued: wait for the grant; False if the client leaves first (its place given up)."""
-        if not self.dependency.watch_disconnect:
-            return await wait_unless_gone(handle, asyncio.get_running_loop().create_future)
-        # The body is received while waiting, kept for the endpoint, so that only a
-        # disconnect can follow. A grant does not cut the read short (that would lose
-        # what was received); the read finishes under the lease, which is renewed.
-        body = asyncio.ensure_future(_read_body(request))
-
-        async def client_gone() -> None:
-            await asyncio.shield(body)
-            await _disconnected(request)
-
-        try:
-            granted = await wait_unless_gone(handle, client_gone)
-            if granted:
-                await body
-            return granted
-        except BaseException:
-            body.cancel()
-            with anyio.CancelScope(shield=True):
-                await handle.release()  # held or queued: either way, given up
-            raise
-
-
-async def _read_body(request: Request) -> None:
-    """Receive the body, kept for the endpoint (`request.body()` caches it).
-
-    FastAPI has usually read it already (body parameters), and a GET has an empty one.
-    """
-    try:
-        await request.body()
-    except ClientDisconnect:
-        raise _left() from None
-    except RuntimeError as exc:
-        if "consumed" not in str(exc):
-            raise
-        # "Stream consumed": FastAPI parsed a form; nothing but the disconnect is left.
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-def _left() -> HTTPException:
-    return HTTPException(CLIENT_CLOSED_REQUEST, "the client closed the request")
-
-
 def dflock_lock(
     key: KeySource,
     *,
@@ -272,12 +227,13 @@ def dflock_lock(
     hold_for_stream: bool = False,
     watch_disconnect: bool = True,
     types: Mapping[str, Any] | None = None,
+    retry_after_s: float | None = None,
 ) -> LeaseDependency:
-    """A dependency holding the lock on `key` while the endpoint runs; yields the lease.
+    """A dependency holding the lock on `key` while the endpoint runs; gives the lease.
 
     `key`: a template such as `"order:{order_id}"` (each field from the path parameter
-    of that name, else the query parameter; a missing one answers 422) or a function
-    of the request returning the key (sync or async). Literal text is checked now.
+    of that name, else the query parameter, as sent; a missing one answers 422) or a
+    function of the request returning the key (sync or async). Literal text is checked now.
     `acquire_timeout_s` / `lease_ttl_s`: default to the client's settings.
     `enabled=False`: take nothing and yield a `SkippedLease`.
     `hold_for_stream=True`: release after the response is sent, streamed body included,
@@ -286,7 +242,9 @@ def dflock_lock(
     while queued (for endpoints streaming large uploads themselves).
     `types`: a field's type, e.g. `{"order_id": int}`, converted as FastAPI converts the
     endpoint's parameter of that name, so every spelling of one value shares one key
-    (without it the key uses the text as sent: `007` and `7` differ).
+    (without it the key uses the text as sent: `007` and `7` differ); such a field is
+    also shown in the OpenAPI schema.
+    `retry_after_s`: the Retry-After of its refusals (default 1 s).
     """
     return LeaseDependency(
         key,
@@ -297,6 +255,7 @@ def dflock_lock(
         hold_for_stream=hold_for_stream,
         watch_disconnect=watch_disconnect,
         types=types,
+        retry_after_s=retry_after_s,
     )
 
 
@@ -310,6 +269,7 @@ def dflock_semaphore(
     hold_for_stream: bool = False,
     watch_disconnect: bool = True,
     types: Mapping[str, Any] | None = None,
+    retry_after_s: float | None = None,
 ) -> LeaseDependency:
     """Like `dflock_lock`, holding one of `limit` slots of `key` (429 when none frees in time).
 
@@ -326,4 +286,5 @@ def dflock_semaphore(
         hold_for_stream=hold_for_stream,
         watch_disconnect=watch_disconnect,
         types=types,
+        retry_after_s=retry_after_s,
     )

@@ -26,6 +26,9 @@ def dflock_lifespan(
 ) -> AppLifespan:
     """A lifespan for `FastAPI(lifespan=...)` or `Starlette(lifespan=...)`.
 
+    Optional: an app without it builds its client at first use. With it, settings
+    that cannot work stop the app at start-up, and the client closes at shutdown.
+
     At start-up it builds an `AsyncDflockClient` from `settings` (default: the
     environment's `DFLOCK_*`, read then, not at import) plus `overrides`, and stores
     it in the lifespan state and in `app.state.dflock_client`; at shutdown it closes

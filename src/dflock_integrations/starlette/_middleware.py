@@ -11,7 +11,8 @@
 The first matching rule wins. The lease is held for the whole response, streamed
 bodies included, and offered to the app as `request.state.dflock_lease`. Refusals
 are answered here: 423 (lock timeout), 429 (semaphore full), 503 (server
-unreachable), JSON with Retry-After.
+unreachable or refusing us), JSON with Retry-After, and the rest of the table in
+`dflock_integrations.http_answers`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dflock_integrations.client import AsyncDflockClient
 from dflock_integrations.errors import DflockError
-from dflock_integrations.http_answers import HttpAnswer, answer_for
+from dflock_integrations.http_answers import HttpAnswer, answer_for, log_answer
 from dflock_integrations.rules import Rule, coerce_rules, first_match
 from dflock_integrations.settings import DflockSettings
 from dflock_integrations.starlette._answers import json_answer
@@ -35,7 +36,8 @@ class DflockMiddleware:
     """Serialise or cap requests by `rules` (`Rule` objects or dicts of Rule's arguments).
 
     The client is `client` if given; else one built from `settings` and owned here
-    (closed at lifespan shutdown); else the one `dflock_lifespan` stored for the app.
+    (closed at lifespan shutdown); else the one `dflock_lifespan` stored for the app,
+    or without it one built for the app from the `DFLOCK_*` variables at first use.
     """
 
     def __init__(
@@ -68,13 +70,6 @@ class DflockMiddleware:
             await self.app(scope, receive, send)
             return
         rule, key = match
-        client = self._client or client_in(scope)
-        handle = client.lease(
-            key,
-            limit=rule.limit,
-            acquire_timeout_s=rule.acquire_timeout_s,
-            lease_ttl_s=rule.lease_ttl_s,
-        )
         early: list[Message] = []  # body messages read while waiting, replayed to the app
 
         async def client_gone() -> None:
@@ -82,11 +77,18 @@ class DflockMiddleware:
                 early.append(message)
 
         try:
+            handle = (self._client or client_in(scope)).lease(
+                key,
+                limit=rule.limit,
+                acquire_timeout_s=rule.acquire_timeout_s,
+                lease_ttl_s=rule.lease_ttl_s,
+            )
             granted = await take(handle, client_gone)
         except DflockError as exc:
             answer = answer_for(exc, retry_after_s=self.retry_after_s)
             if answer is None:
-                raise  # not a refusal (e.g. the server's cap on keys): a real error
+                raise  # not a refusal (a bad key is a bug): a real error
+            log_answer(exc, answer, scope["method"], scope["path"])
             await self.refuse(scope, answer)(scope, receive, send)
             return
         if not granted:

@@ -7,8 +7,8 @@
 Each signal becomes one event: `event:` (the channel, by default), optional `id:`,
 and `data:` (the payload). A `: keep-alive` comment goes out when nothing else has
 for `keepalive_s`, so proxies keep the connection open. The subscription is made
-before the response starts (an unreachable server gets the usual 503) and closed
-the moment the browser goes away.
+before the response starts (an unreachable server gets the usual 503, a server
+without signals 501) and closed the moment the browser goes away.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dflock_integrations.client import AsyncDflockClient, AsyncSubscription, Signal
-from dflock_integrations.errors import ServerUnavailable
-from dflock_integrations.http_answers import answer_for
+from dflock_integrations.errors import DflockError
+from dflock_integrations.http_answers import answer_for, log_answer
 from dflock_integrations.keys import check_channel, check_key
 from dflock_integrations.options import whole_number
 from dflock_integrations.starlette._answers import json_answer
@@ -71,7 +71,9 @@ class SignalStreamResponse(StreamingResponse):
         check_channel(pattern, pattern=True)
         if group is not None:
             check_key(group, what="listener group")
-        self.client = source if isinstance(source, AsyncDflockClient) else client_in(source.scope)
+        # The app's client is looked up when the response starts, where a failure
+        # to build it can still be answered.
+        self.client = source if isinstance(source, AsyncDflockClient) else None
         self.pattern = pattern
         self.group = group
         self.keepalive_s = keepalive_s
@@ -87,12 +89,15 @@ class SignalStreamResponse(StreamingResponse):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        subscription = self.client.listen(self.pattern, group=self.group, max_queue=self.max_queue)
         try:
+            client = self.client or client_in(scope)
+            subscription = client.listen(self.pattern, group=self.group, max_queue=self.max_queue)
             self._subscription = await subscription.start()
-        except ServerUnavailable as exc:
+        except DflockError as exc:
             answer = answer_for(exc)
-            assert answer is not None
+            if answer is None:
+                raise
+            log_answer(exc, answer, scope.get("method", "GET"), scope["path"])
             await json_answer(answer)(scope, receive, send)
             return
         try:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from dflock_integrations.client import AsyncLease
-from dflock_integrations.errors import LockLostError
+from dflock_integrations.errors import LockLostError, describe
 
 log = logging.getLogger("dflock_integrations.starlette")
 
@@ -68,10 +68,11 @@ async def release(handle: AsyncLease, method: str, path: str) -> None:
     """Release after the request; a lease lost meanwhile is logged, the response stands."""
     try:
         await handle.release()
-    except LockLostError:
+    except LockLostError as exc:
         log.error(
-            "dflock lease on %r was lost while %s %s ran; the response was sent unchanged",
+            "dflock lease on %r was lost while %s %s ran; the response was sent unchanged: %s",
             handle.name,
             method,
             path,
+            describe(exc),
         )

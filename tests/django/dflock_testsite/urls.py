@@ -17,6 +17,7 @@ urlpatterns = [
     path("areport/", views.areport),
     path("cbv/invoice/<int:pk>/", views.InvoiceView.as_view()),
     path("cbv/ainvoice/<int:pk>/", views.AsyncInvoiceView.as_view()),
+    path("cbv/receipt/<int:pk>/", views.ReceiptView.as_view()),
     path("cbv/report/", views.ReportView.as_view()),
     path("mw/orders/<str:order_id>/", views.mw_order),
     path("mw/aorders/<str:order_id>/", views.amw_order),

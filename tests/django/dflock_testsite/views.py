@@ -144,6 +144,15 @@ class InvoiceView(DflockLockMixin, View):
         return JsonResponse({"pk": pk, "held": held(f"invoice:{pk}")})
 
 
+class ReceiptView(DflockLockMixin, View):
+    dflock_key = "receipt:{pk}"
+    dflock_methods = ["GET"]  # and so HEAD, which runs get()
+    dflock_acquire_timeout_s = 0
+
+    def get(self, request, pk):
+        return JsonResponse({"pk": pk})
+
+
 class AsyncInvoiceView(DflockLockMixin, View):
     dflock_key = "invoice:{pk}"
     dflock_acquire_timeout_s = 0

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from dflock_integrations import exit_codes
 from dflock_integrations.client import SyncDflockClient
 from dflock_integrations.django.clients import get_client
-from dflock_integrations.errors import ConfigurationError, DflockError, ServerUnavailable
+from dflock_integrations.errors import ConfigurationError, DflockError
 
-# Exit codes, as `dflock` uses them.
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: no server answered
+# Exit codes, as `dflock` uses them (see dflock_integrations.exit_codes).
+EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
 
 
 def client_or_error() -> SyncDflockClient:
-    """The process's client, or CommandError naming the bad setting."""
+    """The process's client, or CommandError naming the bad setting (exit 78)."""
     try:
         return get_client()
     except ConfigurationError as exc:
-        raise CommandError(str(exc)) from None
+        raise command_error(exc) from None
 
 
 def command_error(exc: DflockError | ValueError) -> CommandError:
-    """A CommandError for a failed request; 69 when the server could not be reached."""
-    code = EXIT_UNAVAILABLE if isinstance(exc, ServerUnavailable) else 1
-    return CommandError(str(exc), returncode=code)
+    """A CommandError for a failure, with `dflock`'s exit code for it."""
+    code = exit_codes.exit_code_for(exc) if isinstance(exc, DflockError) else exit_codes.USAGE
+    return CommandError(str(exc) or type(exc).__name__, returncode=code)

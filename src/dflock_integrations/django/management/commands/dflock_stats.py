@@ -84,7 +84,9 @@ class Command(BaseCommand):
                 clear = _CLEAR_SCREEN if self.stdout.isatty() else ""
                 now = datetime.now().strftime("%H:%M:%S")
                 self.stdout.write(f"{clear}{now}  (Ctrl-C to stop)")
-            self.stdout.write(render_stats(stats))
+            table = render_stats(stats)  # empty when no server could be read
+            if table:
+                self.stdout.write(table)
         for server, reason in sorted(stats.unreachable.items()):
             self.stderr.write(self.style.ERROR(f"{server} unreachable: {reason}"))
         self.stdout.flush()
