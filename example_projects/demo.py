@@ -90,10 +90,14 @@ class OutcomeStream:
 
     async def until(self, check: Any, what: str) -> None:
         """Wait until `check()` is true; StepFailed if the stream fails or time runs out."""
-        try:
-            async with asyncio.timeout(STEP_TIMEOUT_S), self.changed:
+
+        async def changed() -> None:
+            async with self.changed:
                 await self.changed.wait_for(lambda: check() or self.failure is not None)
-        except TimeoutError:
+
+        try:
+            await asyncio.wait_for(changed(), STEP_TIMEOUT_S)
+        except asyncio.TimeoutError:
             raise StepFailed(f"no {what} within {STEP_TIMEOUT_S:g} s") from None
         if self.failure is not None:
             raise StepFailed(f"the event stream failed: {self.failure!r}")
@@ -133,8 +137,7 @@ async def dflock_stats(env: dict[str, str]) -> str:
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        async with asyncio.timeout(STEP_TIMEOUT_S):
-            output, _ = await process.communicate()
+        output, _ = await asyncio.wait_for(process.communicate(), STEP_TIMEOUT_S)
     finally:
         if process.returncode is None:
             process.kill()

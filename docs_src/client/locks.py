@@ -86,11 +86,15 @@ async def main() -> None:
                 raise AssertionError("a slot with another limit was granted")
 
         # Cancelling a waiter withdraws it: nothing stays held or queued.
-        async with other.lock("cancelled"):
-            waiter = asyncio.create_task(dflock.lock("cancelled").acquire(timeout_s=30))
-            await asyncio.sleep(0.2)
-            waiter.cancel()
-            await asyncio.gather(waiter, return_exceptions=True)
+        held = other.lock("cancelled")
+        await held.acquire()
+        waiter = asyncio.create_task(dflock.lock("cancelled").acquire(timeout_s=30))
+        await asyncio.sleep(0.2)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        # release() returns once the release is sent; wait=True returns once the server
+        # has freed the key, so another client may take it at once (timeout 0).
+        await held.release(wait=True)
         async with dflock.lock("cancelled", acquire_timeout_s=0) as again:
             entry = (await dflock.stats()).find(again.key)
             assert entry is not None and entry["waiters"] == 0, entry

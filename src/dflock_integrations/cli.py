@@ -53,7 +53,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         ctx.ensure_object(dict)[param.name] = value
 
 
-def connection_options(command: F) -> F:  # noqa: UP047 - a TypeVar: runs on Python 3.10
+def connection_options(command: F) -> F:
     """`--servers`, `--auth-token-file`, `--key-prefix`, `--env-file`, for the group and
     for each client subcommand alike; their values are collected in `ctx.obj`."""
     common: dict[str, Any] = {"expose_value": False, "callback": _remember}

@@ -43,6 +43,9 @@ def encode_value(value: object) -> str:
 
 def check_key(key: str, *, what: str = "key") -> str:
     """Raise InvalidKeyError unless `key` can travel as a protocol key line."""
+    # The common case, on every lock(): printable, no space, short enough in any encoding.
+    if type(key) is str and key.isprintable() and " " not in key and 0 < len(key) <= 64:
+        return key
     if not isinstance(key, str):
         raise InvalidKeyError(f"{what} must be a string, got {type(key).__name__}")
     if not key:

@@ -190,6 +190,7 @@ def test_connection_options_are_taken_after_the_subcommand_too(dflock_client, en
     assert prefix + "late-held" in both.stdout  # the one after the subcommand wins
 
 
+@pytest.mark.dflock_compat("1.16")
 def test_listen_takes_the_key_prefix_after_the_subcommand(dflock_client, env):
     prefix = dflock_client.settings.key_prefix
     env = {k: v for k, v in env.items() if k != "DFLOCK_KEY_PREFIX"}

@@ -61,9 +61,11 @@ def test_the_sync_client_follows_too(cluster):
 async def test_a_leader_outside_the_members_is_not_followed(dflock_server_factory):
     leader = dflock_server_factory(compat="cluster")
     stranger = dflock_server_factory(compat="cluster", follower_of="192.0.2.1:6388")
-    async with AsyncDflockClient(cluster_settings(stranger, leader)) as client:
-        async with client.lock("job") as lock:  # the next member instead
-            assert lock.server == leader.address
+    async with (
+        AsyncDflockClient(cluster_settings(stranger, leader)) as client,
+        client.lock("job") as lock,  # the next member instead
+    ):
+        assert lock.server == leader.address
 
 
 async def test_no_leader_found_after_three_redirects(dflock_server_factory):
@@ -85,7 +87,7 @@ async def test_a_draining_shard_is_waited_for_then_reported(dflock_server_proces
         server.signal(signal.SIGTERM)
         await eventually(lambda: refuses_connections(server), what="the server draining")
         started = time.monotonic()
-        with pytest.raises(ServerUnavailable, match="shutting down|cannot connect"):
+        with pytest.raises(ServerUnavailable, match=r"shutting down|cannot connect"):
             await client.lock("job").acquire(0)
         assert time.monotonic() - started < 1.5
 

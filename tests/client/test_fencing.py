@@ -89,6 +89,8 @@ async def test_on_a_real_server(dflock_settings, dflock_compat):
         else:
             async with client.lock("k") as lock:
                 assert lock.fence is not None
-    async with AsyncDflockClient(dflock_settings, fencing="off") as client:
-        async with client.lock("k") as lock:
-            assert lock.fence is None
+    async with (
+        AsyncDflockClient(dflock_settings, fencing="off") as client,
+        client.lock("k") as lock,
+    ):
+        assert lock.fence is None

@@ -5,7 +5,6 @@ import select
 import signal
 import threading
 
-import dflockd_client
 import pytest
 
 from dflock_integrations import LockLostError, LockTimeout, SyncDflockClient
@@ -141,22 +140,6 @@ def test_a_fork_while_another_thread_holds_the_clients_guard_does_not_hang_the_c
 @pytest.fixture
 def two_servers(dflock_server_factory):
     return dflock_server_factory(), dflock_server_factory()
-
-
-def test_keys_are_sharded_like_dflockd_client(two_servers):
-    servers = [("127.0.0.1", s.port) for s in two_servers]
-    settings = settings_for(two_servers[0], servers=[f"{h}:{p}" for h, p in servers])
-    with SyncDflockClient(settings) as client:
-        for key in (f"shard-{i}" for i in range(20)):
-            with client.lock(key) as ours:
-                peer = dflockd_client.SyncDistributedLock(
-                    key, servers=servers, acquire_timeout_s=0, connect_timeout_s=2
-                )
-                assert peer.acquire() is False, f"{key}: both clients got it"
-                index = dflockd_client.stable_hash_shard(key, len(servers))
-                assert ours.server == f"127.0.0.1:{servers[index][1]}"
-        stats = client.stats()
-        assert set(stats.connections) == {f"127.0.0.1:{p}" for _, p in servers}
 
 
 def test_stats_names_an_unreachable_server(two_servers):

@@ -2,9 +2,14 @@
 
 import asyncio
 
-import dflockd_client
 import pytest
-from dflockd_client import _sync as low
+
+from dflock_integrations import SyncDflockClient
+from dflock_integrations.pytest_plugin import settings_for
+
+# The official client needs Python 3.12; on older Pythons these tests skip.
+dflockd_client = pytest.importorskip("dflockd_client")
+low = pytest.importorskip("dflockd_client._sync")
 
 
 def servers(server):
@@ -81,3 +86,35 @@ def test_lease_renewed_by_peer(dflock_server_factory):
             assert lock.token is not None
 
     asyncio.run(hold())
+
+
+def test_its_locks_and_ours_exclude_each_other(dflock_server, key):
+    with SyncDflockClient(settings_for(dflock_server)) as ours:
+        theirs = dflockd_client.SyncDistributedLock(
+            key, servers=servers(dflock_server), acquire_timeout_s=0
+        )
+        with ours.lock(key):
+            assert theirs.acquire() is False
+        with theirs:
+            assert ours.lock(key).acquire(0) is False
+
+
+@pytest.fixture
+def two_servers(dflock_server_factory):
+    return dflock_server_factory(), dflock_server_factory()
+
+
+def test_keys_are_sharded_like_dflockd_client(two_servers):
+    servers = [("127.0.0.1", s.port) for s in two_servers]
+    settings = settings_for(two_servers[0], servers=[f"{h}:{p}" for h, p in servers])
+    with SyncDflockClient(settings) as client:
+        for key in (f"shard-{i}" for i in range(20)):
+            with client.lock(key) as ours:
+                peer = dflockd_client.SyncDistributedLock(
+                    key, servers=servers, acquire_timeout_s=0, connect_timeout_s=2
+                )
+                assert peer.acquire() is False, f"{key}: both clients got it"
+                index = dflockd_client.stable_hash_shard(key, len(servers))
+                assert ours.server == f"127.0.0.1:{servers[index][1]}"
+        stats = client.stats()
+        assert set(stats.connections) == {f"127.0.0.1:{p}" for _, p in servers}

@@ -331,7 +331,9 @@ class _Execution:
         while self.leases:
             lease = self.leases.pop()
             try:
-                lease.release()
+                # Confirmed before the task's result is published: whoever reacts to it
+                # (a retry, the next run) must find the key free.
+                lease.release(wait=True)
             except LockLostError as exc:
                 loss = loss or exc
         return loss

@@ -37,6 +37,8 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         self.settings = resolve_settings(settings, overrides)
         self._token = self.settings.token()
         self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
+        # The options of a handle that overrides nothing, checked once.
+        self._default_options = lease_options(self.settings, None, None)
         self._fencing = Fencing(
             self.settings.fencing,
             cluster=self.settings.topology == "cluster",
@@ -51,6 +53,8 @@ class ClientBase(Generic[LockT, SemaphoreT]):
     def server_for(self, key: str) -> ServerAddress:
         """The shard that owns a key as sent (prefix included): CRC-32, as dflockd-client."""
         servers = self.settings.servers
+        if len(servers) == 1:
+            return servers[0]
         return servers[zlib.crc32(key.encode("utf-8")) % len(servers)]
 
     def lock(
@@ -62,7 +66,7 @@ class ClientBase(Generic[LockT, SemaphoreT]):
             check_key(key),
             prefixed(self.settings.key_prefix, key),
             limit=None,
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
+            **self._options(acquire_timeout_s, lease_ttl_s),
         )
         return handle
 
@@ -80,7 +84,7 @@ class ClientBase(Generic[LockT, SemaphoreT]):
             check_key(key),
             prefixed(self.settings.key_prefix, key),
             limit=check_limit(limit),
-            **lease_options(self.settings, acquire_timeout_s, lease_ttl_s),
+            **self._options(acquire_timeout_s, lease_ttl_s),
         )
         return handle
 
@@ -98,6 +102,11 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         return self.semaphore(
             key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
         )
+
+    def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:
+        if acquire_timeout_s is None and lease_ttl_s is None:
+            return self._default_options
+        return lease_options(self.settings, acquire_timeout_s, lease_ttl_s)
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the parent's sockets, loops and threads are not ours to use."""

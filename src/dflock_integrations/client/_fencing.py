@@ -10,7 +10,7 @@ only when this client knows the server issues them (`DFLOCK_FENCING`):
   of a huge semaphore, pipelined in one round trip. Fences from one connection must
   rise strictly, and a v2.1 counter starts from the wall clock in nanoseconds (a
   cluster's from 1), so random tokens pass that test about once in a billion.
-  Until the probe has judged a server its grants carry no fence.
+  A connection is handed out only once its server is judged.
 - `on`: fences are required; a server without them is a ConfigurationError.
 
 Independently, a lock never hands out a fence lower than one this client handed
@@ -40,7 +40,7 @@ KEY_MEMORY: Final = 10_000  # keys whose last fence is remembered, most recent f
 _EARLIEST_NS: Final = 1_420_070_400 * 10**9  # 2015-01-01, before any dflockd existed
 _DAY_NS: Final = 86_400 * 10**9
 
-UNKNOWN, PROBING, FENCES, RANDOM = "unknown", "probing", "fences", "random"
+UNKNOWN, FENCES, RANDOM = "unknown", "fences", "random"
 
 
 def plausible_fence(token: str) -> int | None:
@@ -76,14 +76,15 @@ class Fencing:
         return "cluster" if self._cluster else server
 
     def start_probe(self, server: str) -> list[bytes]:
-        """The probe's requests if `server` still needs judging (and nobody probes it now)."""
-        if self.mode == "off":
+        """The probe's requests while `server` is not judged yet.
+
+        Every connection opened before the verdict probes on its own (a burst of first
+        requests costs a few extra grants, once): waiting for another connection's
+        probe would need a lock of each kind, and a grant made before any verdict
+        would have to go without a fence.
+        """
+        if self.mode == "off" or self._verdicts.get(self._group(server), UNKNOWN) != UNKNOWN:
             return []
-        with self._guard:
-            group = self._group(server)
-            if self._verdicts.get(group, UNKNOWN) != UNKNOWN:
-                return []
-            self._verdicts[group] = PROBING
         grant = protocol.acquire(self.probe_key, 0, PROBE_LEASE_S, PROBE_LIMIT)
         return [grant] * PROBE_GRANTS
 
@@ -105,12 +106,6 @@ class Fencing:
         if verdict != UNKNOWN:
             log.debug("dflock: %s issues %s tokens", server, verdict)
         return releases
-
-    def abandon_probe(self, server: str) -> None:
-        with self._guard:
-            group = self._group(server)
-            if self._verdicts.get(group) == PROBING:
-                self._verdicts[group] = UNKNOWN
 
     def fence(self, server: str, key: str, token: str, *, exclusive: bool) -> int | None:
         """The fence to hand out with this grant, or None."""

@@ -27,6 +27,10 @@ from dflock_integrations.errors import DflockError
 
 log = logging.getLogger("dflock_integrations")
 
+# How long a lease is held before it gets a renewal timer; well inside the shortest
+# renewal interval (MIN_RENEW_INTERVAL_S) plus the time a renewal may take.
+YOUNG_S = 0.05
+
 
 class Channel(Protocol):
     """What a held lease's connection offers the loop (both connection classes do)."""
@@ -63,6 +67,11 @@ class Renewals:
         self._renew_ratio = renew_ratio
         self._idle_s = idle_s  # the server's read timeout: renewals also keep the line busy
         self._held: dict[LeaseState, Holding] = {}
+        # Leases held under YOUNG_S wait here, oldest first, for their renewal timer: most
+        # holds are shorter than that, and a timer made and cancelled per lock cycle
+        # would cost more than the cycle's own bookkeeping.
+        self._young: dict[LeaseState, tuple[Holding, float]] = {}
+        self._tick: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._held)
@@ -74,7 +83,22 @@ class Renewals:
         if conn.closed:
             self._lose(holding, "the connection closed")
             return
-        self._schedule(holding)
+        self._young[lease] = (holding, time.monotonic())
+        if self._tick is None:
+            self._tick = self.loop.call_later(YOUNG_S, self._grow_up)
+
+    def _grow_up(self) -> None:
+        """Give the leases held YOUNG_S or longer their renewal timers."""
+        self._tick = None
+        old_enough = time.monotonic() - YOUNG_S
+        for lease, (holding, since) in list(self._young.items()):
+            if since > old_enough:
+                break  # the rest are younger still
+            del self._young[lease]
+            if self._held.get(lease) is holding:
+                self._schedule(holding)
+        if self._young:
+            self._tick = self.loop.call_later(YOUNG_S, self._grow_up)
 
     def _schedule(self, holding: Holding) -> None:
         lease = holding.lease
@@ -123,6 +147,7 @@ class Renewals:
     def _lose(self, holding: Holding, reason: str) -> None:
         if self._held.pop(holding.lease, None) is not holding:
             return
+        self._young.pop(holding.lease, None)
         if holding.timer is not None:
             holding.timer.cancel()
         holding.conn.on_close = None
@@ -140,6 +165,7 @@ class Renewals:
         holding = self._held.pop(lease, None)
         if holding is None:
             return None
+        self._young.pop(lease, None)
         if holding.timer is not None:
             holding.timer.cancel()
         holding.conn.on_close = None
@@ -156,6 +182,10 @@ class Renewals:
                 holding.timer.cancel()
             holding.conn.on_close = None
         self._held.clear()
+        self._young.clear()
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
 
 
 def release_refusal(lease: LeaseState, outcome: Outcome) -> DflockError | None:

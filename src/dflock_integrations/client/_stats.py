@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dflock_integrations.client._fencing import PROBE_KEY
+
 SECTIONS = ("locks", "semaphores", "idle_locks", "idle_semaphores", "signal_channels")
 
 
@@ -27,7 +29,11 @@ class Stats:
             merged.connections[server] = int(answer.get("connections", 0))
             for section in SECTIONS:
                 target: list[dict[str, Any]] = getattr(merged, section)
-                target.extend({**entry, "server": server} for entry in answer.get(section, ()))
+                target.extend(
+                    {**entry, "server": server}
+                    for entry in answer.get(section, ()) or ()
+                    if not str(entry.get("key", "")).endswith(PROBE_KEY)  # ours, not yours
+                )
         return merged
 
     def to_dict(self) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class Guard:
             return view()
         finally:
             try:
-                handle.release()
+                handle.release(wait=True)  # the next request must find the key free
             except LockLostError as exc:
                 _log_lost(request, handle, exc)
 
@@ -93,7 +93,7 @@ class Guard:
             return await view()
         finally:
             try:
-                await handle.release()
+                await handle.release(wait=True)  # the next request must find the key free
             except LockLostError as exc:
                 _log_lost(request, handle, exc)
 

@@ -17,7 +17,7 @@ import difflib
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -26,6 +26,8 @@ from django.views.decorators.debug import sensitive_variables
 from dflock_integrations.errors import ConfigurationError, UnknownVariableError
 from dflock_integrations.rules import Rule, coerce_rules
 from dflock_integrations.settings import DflockSettings
+
+T = TypeVar("T")
 
 SETTING = "DFLOCK"
 RULES_KEY = "RULES"
@@ -125,7 +127,7 @@ def build_rules(raw: Mapping[str, Any] | None) -> tuple[Rule, ...]:
     return tuple(checked)
 
 
-class _Cached[T]:
+class _Cached(Generic[T]):
     """A value derived from `settings.DFLOCK`, rebuilt when the setting changes."""
 
     def __init__(self, build: Callable[[Mapping[str, Any] | None], T]) -> None:

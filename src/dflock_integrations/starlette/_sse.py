@@ -113,8 +113,11 @@ class SignalStreamResponse(StreamingResponse):
                 streams.start_soon(until_disconnect)
                 await self.stream_response(send)
                 streams.cancel_scope.cancel()
-        except* OSError:
-            pass  # the browser went away mid-write (servers on ASGI spec 2.4 raise this)
+        except Exception as exc:
+            # The browser went away mid-write (servers on ASGI spec 2.4 raise OSError),
+            # wrapped in the task group's ExceptionGroup; anything else goes on.
+            if not _only_os_errors(exc):
+                raise
         finally:
             # Shielded: a cancelled stream must still close its listening connections.
             with anyio.CancelScope(shield=True):
@@ -145,3 +148,11 @@ def _one_line(text: str, what: str) -> str:
     if _LINE_BREAK.search(text) or "\0" in text:
         raise ValueError(f"SSE {what} {text!r} must be one line without NUL")
     return text
+
+
+def _only_os_errors(exc: BaseException) -> bool:
+    """An OSError, or an exception group of nothing else (`except*` before Python 3.11)."""
+    if isinstance(exc, OSError):
+        return True
+    inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+    return bool(inner) and all(_only_os_errors(e) for e in inner)

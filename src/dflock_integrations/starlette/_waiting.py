@@ -65,9 +65,13 @@ async def wait_unless_gone(
 
 
 async def release(handle: AsyncLease, method: str, path: str) -> None:
-    """Release after the request; a lease lost meanwhile is logged, the response stands."""
+    """Release after the request; a lease lost meanwhile is logged, the response stands.
+
+    Waits for the server's answer: the client's next request, which may come the
+    moment this response arrives, must never find this lease still held.
+    """
     try:
-        await handle.release()
+        await handle.release(wait=True)
     except LockLostError as exc:
         log.error(
             "dflock lease on %r was lost while %s %s ran; the response was sent unchanged: %s",

@@ -1,7 +1,7 @@
-"""The client: pools, locks, semaphores, signals and stats, for asyncio code.
+"""The client: pools, locks, semaphores, signals and stats.
 
-`_sync/_client.py`, the same for blocking code, is generated from this file by
-`scripts/generate_sync.py`.
+`_async/_client.py` is the source; `_sync/_client.py`, for blocking code, is generated
+from it by `scripts/generate_sync.py`.
 """
 
 from __future__ import annotations
@@ -70,28 +70,21 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore]):
         return pool
 
     async def _open(self, server: ServerAddress, deadline: Deadline) -> AsyncConnection:
-        """A new connection, authenticated; the first to a server also probes its tokens."""
-        settings = self.settings
-        conn = await open_connection(
+        """A new connection, authenticated."""
+        return await open_connection(
             server,
             tls=self._tls,
             token=self._token,
-            connect_timeout_s=settings.connect_timeout_s,
+            connect_timeout_s=self.settings.connect_timeout_s,
             deadline=deadline,
         )
-        probe = self._fencing.start_probe(str(server))
-        if probe:
-            try:
-                answers = await conn.exchange_many(
-                    probe, protocol.GRANT, min(settings.connect_timeout_s, deadline.remaining())
-                )
-            except BaseException:
-                self._fencing.abandon_probe(str(server))
-                conn.close()
-                raise
-            for release in self._fencing.judge(str(server), answers):
-                conn.send(release, protocol.DONE, _ignore)
-        return conn
+
+    async def _probe(self, conn: AsyncConnection, probe: list[bytes], deadline: Deadline) -> None:
+        """Judge a server's tokens before its first grant is handed out (see _fencing.py)."""
+        patience = min(self.settings.connect_timeout_s, max(0.001, deadline.remaining()))
+        answers = await conn.exchange_many(probe, protocol.GRANT, patience)
+        for release in self._fencing.judge(conn.server, answers):
+            conn.send(release, protocol.DONE, _ignore)
 
     async def aclose(self) -> None:
         """Close idle connections and stop renewing. Held leases keep theirs until released."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 
 from dflock_integrations import _protocol as protocol
@@ -83,14 +84,15 @@ class AsyncConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[protocol.Answer] = loop.create_future()
         self.send(data, kind, answer)
-        late = loop.call_later(timeout_s, self._expire, answer)
+        deadlines = _deadlines(loop)
+        deadlines.watch(answer, loop.time() + timeout_s, self)
         try:
             return await answer
         except asyncio.CancelledError:
             self.close()  # a grant racing the cancellation must not stay held
             raise
         finally:
-            late.cancel()
+            deadlines.forget(answer)
 
     async def exchange_many(
         self, requests: list[bytes], kind: str, timeout_s: float
@@ -105,14 +107,15 @@ class AsyncConnection(asyncio.Protocol):
         if self.closed or self._transport is None:
             raise connection_lost(self.server)
         self._transport.write(b"".join(requests))
-        late = loop.call_later(timeout_s, self._expire, answers[-1])
+        deadlines = _deadlines(loop)
+        deadlines.watch(answers[-1], loop.time() + timeout_s, self)
         try:
             return list(await asyncio.gather(*answers))
         except BaseException:
             self.close()
             raise
         finally:
-            late.cancel()
+            deadlines.forget(answers[-1])
 
     def _expire(self, answer: asyncio.Future[protocol.Answer]) -> None:
         if not answer.done():
@@ -142,6 +145,52 @@ class AsyncConnection(asyncio.Protocol):
         on_close, self.on_close = self.on_close, None
         if on_close is not None and not ours:
             on_close(error)
+
+
+class _Deadlines:
+    """Every outstanding answer's deadline on one loop, checked by one timer.
+
+    A timer per request would cost a heap entry and a cancel on every lock cycle;
+    this one ticks only while answers are outstanding, so a deadline is kept to
+    within `TICK_S`, which every timeout here allows for.
+    """
+
+    TICK_S = 0.05
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: dict[asyncio.Future[protocol.Answer], tuple[float, AsyncConnection]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(
+        self, answer: asyncio.Future[protocol.Answer], at: float, conn: AsyncConnection
+    ) -> None:
+        self._due[answer] = (at, conn)
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.TICK_S, self._check)
+
+    def forget(self, answer: asyncio.Future[protocol.Answer]) -> None:
+        self._due.pop(answer, None)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        for answer, (at, conn) in list(self._due.items()):
+            if at <= now:
+                del self._due[answer]
+                conn._expire(answer)
+        self._timer = self._loop.call_later(self.TICK_S, self._check) if self._due else None
+
+
+_deadlines_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _deadlines(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    found = _deadlines_by_loop.get(loop)
+    if found is None:
+        found = _deadlines_by_loop[loop] = _Deadlines(loop)
+    return found
 
 
 async def open_connection(

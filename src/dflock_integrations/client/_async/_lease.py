@@ -1,4 +1,4 @@
-"""`AsyncLock` and `AsyncSemaphore`: one grant on one key, renewed while held.
+"""Lock and semaphore handles: one grant on one key, renewed while held.
 
 A grant belongs to the connection that asked for it: when that connection closes
 the server releases the grant. So a handle keeps its connection from acquire to
@@ -8,8 +8,8 @@ so whatever this client sends next on that connection comes after it; a release 
 server refuses (the lease had ended) is logged and reported to `on_lost`.
 `release(wait=True)` waits for the answer instead.
 
-`_sync/_lease.py`, the same for blocking code, is generated from this file by
-`scripts/generate_sync.py`.
+`_async/_lease.py` is the source; `_sync/_lease.py`, for blocking code, is generated
+from it by `scripts/generate_sync.py`.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class AsyncLease(LeaseState):
                 protocol.GRANT,
                 deadline,
                 answer_within=whole + ANSWER_GRACE_S if cut is None else cut,
+                grants=True,
             )
         except TimeoutError:
             if cut is not None:
@@ -97,7 +98,12 @@ class AsyncLease(LeaseState):
         sent_at = time.monotonic()
         try:
             conn, pool, answer = await self._client._router.exchange(
-                self.key, request, protocol.ENQUEUE, Deadline(patience), answer_within=patience
+                self.key,
+                request,
+                protocol.ENQUEUE,
+                Deadline(patience),
+                answer_within=patience,
+                grants=True,
             )
         except TimeoutError:
             raise no_answer(self.server, patience) from None

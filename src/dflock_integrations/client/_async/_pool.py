@@ -1,6 +1,7 @@
 """Connections kept per server, so connect, TLS and auth are paid once per connection.
 
-`_sync/_pool.py` is generated from this file by `scripts/generate_sync.py`.
+`_async/_pool.py` is the source; `_sync/_pool.py` is generated from it by
+`scripts/generate_sync.py`.
 """
 
 from __future__ import annotations

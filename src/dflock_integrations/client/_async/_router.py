@@ -8,7 +8,8 @@ down answers `error_draining`: another member is tried, or, for a shard, the sam
 server again after a pause, while the call's deadline allows. A pooled connection
 found closed when used is replaced once: the server dropped everything it had.
 
-`_sync/_router.py` is generated from this file by `scripts/generate_sync.py`.
+`_async/_router.py` is the source; `_sync/_router.py` is generated from it by
+`scripts/generate_sync.py`.
 """
 
 from __future__ import annotations
@@ -47,13 +48,21 @@ class AsyncRouter:
         return [self._leader, *(m for m in self._members if m != self._leader)]
 
     async def exchange(
-        self, key: str, data: bytes, kind: str, deadline: Deadline, *, answer_within: float
+        self,
+        key: str,
+        data: bytes,
+        kind: str,
+        deadline: Deadline,
+        *,
+        answer_within: float,
+        grants: bool = False,
     ) -> tuple[AsyncConnection, AsyncPool, protocol.Answer]:
         """Send a request for `key` where it can be answered.
 
         Returns the connection (the caller checks it back in, or keeps it with a grant),
         its pool, and the answer, which may be a refusal for the caller to interpret.
-        TimeoutError when no answer came within `answer_within` seconds.
+        TimeoutError when no answer came within `answer_within` seconds. A request that
+        `grants` is preceded, on a server not judged yet, by the fencing probe.
         """
         server = self.home(key)
         redirects = 0
@@ -63,6 +72,9 @@ class AsyncRouter:
             pool = self._client._pool(server)
             conn = await pool.checkout(deadline)
             try:
+                probe = self._client._fencing.start_probe(conn.server) if grants else None
+                if probe:
+                    await self._client._probe(conn, probe, deadline)
                 answer = await conn.exchange(
                     data, kind, min(answer_within, max(0.001, deadline.remaining()))
                 )

@@ -33,6 +33,8 @@ from dflock_integrations.settings import ServerAddress
 OnClose = Callable[[DflockError], None]
 SyncOpener = Callable[[ServerAddress, Deadline], "SyncConnection"]
 _READ_SIZE = 65_536
+# A connection used this recently is handed out again without a look at its socket.
+FRESH_S = 0.1
 
 
 class SyncConnection:
@@ -106,6 +108,8 @@ class SyncConnection:
         """
         if self.closed:
             return False
+        if time.monotonic() - self.last_used < FRESH_S:
+            return True  # used a moment ago: no server closes a connection that soon
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):

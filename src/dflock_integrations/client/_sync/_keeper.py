@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 # the 1 s in which a crashed server's leases must be known lost, and short next to any
 # renewal interval worth having.
 ATTACH_AFTER_S = 0.1
+KEEP_TICKING_S = 1.0
 
 
 class SyncKeeper:
@@ -41,6 +42,7 @@ class SyncKeeper:
         self._guard = threading.Lock()
         self._fresh: dict[LeaseState, tuple[SyncConnection, SyncPool, float]] = {}
         self._ticking = False
+        self._quiet_since = 0.0  # when the tick last found no fresh lease
         self._twin: AsyncDflockClient | None = None
 
     def portal(self) -> Portal:
@@ -74,14 +76,20 @@ class SyncKeeper:
     def hold(self, lease: LeaseState, conn: SyncConnection, pool: SyncPool) -> None:
         """Right after a grant, on the caller's thread: no waking the loop per lock cycle."""
         portal = self.portal()
+        now = time.monotonic()
         with self._guard:
-            self._fresh[lease] = (conn, pool, time.monotonic())
+            self._fresh[lease] = (conn, pool, now)
+            self._quiet_since = now
             start, self._ticking = not self._ticking, True
         if start:
             portal.loop.call_soon_threadsafe(self._tick)
 
     def _tick(self) -> None:
-        """On the loop: take over the leases held long enough; come back while any wait."""
+        """On the loop: take over the leases held long enough.
+
+        It keeps ticking for a while after the last fresh lease went, so a thread that
+        locks and unlocks in a loop wakes this thread a few times a second, not per cycle.
+        """
         assert self._portal is not None and self._renewals is not None
         now = time.monotonic()
         taken = []
@@ -90,7 +98,10 @@ class SyncKeeper:
                 if now - since >= ATTACH_AFTER_S:
                     del self._fresh[lease]
                     taken.append((lease, conn, pool))
-            self._ticking = bool(self._fresh)
+            if self._fresh:
+                self._quiet_since = now
+            elif now - self._quiet_since > KEEP_TICKING_S:
+                self._ticking = False
         for lease, conn, pool in taken:
             conn.attach(self._portal.loop)
             self._renewals.keep(lease, conn, pool)

@@ -10,7 +10,8 @@ down answers `error_draining`: another member is tried, or, for a shard, the sam
 server again after a pause, while the call's deadline allows. A pooled connection
 found closed when used is replaced once: the server dropped everything it had.
 
-`_sync/_router.py` is generated from this file by `scripts/generate_sync.py`.
+`_async/_router.py` is the source; `_sync/_router.py` is generated from it by
+`scripts/generate_sync.py`.
 """
 
 from __future__ import annotations
@@ -49,13 +50,21 @@ class SyncRouter:
         return [self._leader, *(m for m in self._members if m != self._leader)]
 
     def exchange(
-        self, key: str, data: bytes, kind: str, deadline: Deadline, *, answer_within: float
+        self,
+        key: str,
+        data: bytes,
+        kind: str,
+        deadline: Deadline,
+        *,
+        answer_within: float,
+        grants: bool = False,
     ) -> tuple[SyncConnection, SyncPool, protocol.Answer]:
         """Send a request for `key` where it can be answered.
 
         Returns the connection (the caller checks it back in, or keeps it with a grant),
         its pool, and the answer, which may be a refusal for the caller to interpret.
-        TimeoutError when no answer came within `answer_within` seconds.
+        TimeoutError when no answer came within `answer_within` seconds. A request that
+        `grants` is preceded, on a server not judged yet, by the fencing probe.
         """
         server = self.home(key)
         redirects = 0
@@ -65,6 +74,9 @@ class SyncRouter:
             pool = self._client._pool(server)
             conn = pool.checkout(deadline)
             try:
+                probe = self._client._fencing.start_probe(conn.server) if grants else None
+                if probe:
+                    self._client._probe(conn, probe, deadline)
                 answer = conn.exchange(
                     data, kind, min(answer_within, max(0.001, deadline.remaining()))
                 )
