@@ -407,6 +407,24 @@ def test_emit_false_sends_no_outcome(app, dflock_client):
         assert sig.channel == "celery.succeeded." + loud.name
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
+def test_fences_and_outcomes_on_servers_without_signals(app, dflock_compat, caplog):
+    @app.task
+    @single_instance("fenced")
+    def task():
+        return current_lease().fence
+
+    with caplog.at_level(logging.WARNING, "dflock_integrations"):
+        fences = [task.delay().get() for _ in range(3)]
+        assert flush_outcome_signals()  # each outcome sent or given up: never raised
+    if dflock_compat == "1.10":
+        assert fences == [None, None, None]  # random tokens carry no fence
+    else:
+        assert fences == sorted(set(fences))
+    assert "outcome signals are off" in caplog.text
+
+
+@pytest.mark.dflock_compat("1.10", "2.1")
 def test_lost_lease_fails_the_task_even_when_the_body_succeeds(dflock_server_factory, caplog):
     server = dflock_server_factory(port=0)
     app = make_app(settings_for(server, key_prefix="lost."))

@@ -20,6 +20,7 @@ def test_admin_index_links_to_the_page(admin_client):
     assert f'href="{PAGE}"' in response.content.decode()
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
 def test_page_shows_held_locks_and_semaphores(admin_client, dflock_site):
     prefix = dflock_site["KEY_PREFIX"]
     waiter = lock("invoice:77")

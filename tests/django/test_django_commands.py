@@ -31,6 +31,7 @@ def manage(*argv):
 # -- dflock_stats -----------------------------------------------------------------------
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
 def test_stats_table_shows_held_keys(dflock_site):
     prefix = dflock_site["KEY_PREFIX"]
     with lock("report:1"), semaphore("exports", limit=3):
@@ -44,6 +45,7 @@ def test_stats_table_shows_held_keys(dflock_site):
     assert err == ""
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
 def test_stats_json(dflock_site):
     with lock("report:2"):
         out, _ = run("dflock_stats", "--json")
@@ -106,6 +108,16 @@ def test_emit_prints_how_many_listeners_got_it():
         signal = subscription.get(timeout_s=5)
     assert signal is not None
     assert (signal.channel, signal.json()) == ("orders.paid", {"id": 1})
+
+
+@pytest.mark.dflock_compat("1.10", "2.1")
+def test_emit_and_listen_where_the_server_has_no_signals(dflock_site):
+    with pytest.raises(CommandError, match="no signals") as caught:
+        run("dflock_emit", "orders.paid", "x")
+    assert caught.value.returncode == 69
+    with pytest.raises(CommandError, match="no signals") as caught:
+        run("dflock_listen", "orders.>", "--count", "1")
+    assert caught.value.returncode == 69
 
 
 def test_emit_rejects_a_bad_channel():

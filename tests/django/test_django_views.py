@@ -188,6 +188,7 @@ async def test_middleware_async_path(async_client):
 # -- a lease lost while the view runs ---------------------------------------------------
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
 def test_lost_lease_is_logged_and_the_response_unchanged(
     client, settings, dflock_site, dflock_server_factory, caplog, monkeypatch
 ):

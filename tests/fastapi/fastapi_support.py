@@ -91,32 +91,6 @@ def closed_address() -> str:
     return f"127.0.0.1:{port}"
 
 
-@contextlib.asynccontextmanager
-async def server_without_signals():
-    """A stand-in for dflockd 2.x on this loop: `ok` to ping, `error` to anything else.
-
-    Yields its address.
-    """
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                lines = [await reader.readline() for _ in range(3)]
-                if not all(lines):
-                    break
-                writer.write(b"ok\n" if lines[0].strip() == b"ping" else b"error\n")
-                await writer.drain()
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 def dflock_environment(monkeypatch, settings) -> None:
     """Point the DFLOCK_* variables at `settings`' server and prefix, as a deployment would."""
     import os

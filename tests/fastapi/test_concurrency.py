@@ -189,6 +189,7 @@ async def test_the_servers_waiter_cap_is_a_429_not_a_500(serve, http, dflock_ser
     assert (await first).status_code == 200
 
 
+@pytest.mark.dflock_compat("1.10", "2.1")
 async def test_a_lease_lost_mid_handler_is_logged_and_the_response_stands(
     serve, http, dflock_server_factory, caplog
 ):

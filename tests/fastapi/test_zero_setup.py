@@ -14,7 +14,6 @@ from fastapi_support import (
     closed_address,
     dflock_environment,
     run_uvicorn,
-    server_without_signals,
 )
 
 from dflock_integrations import AsyncDflockClient
@@ -161,12 +160,15 @@ async def test_settings_that_cannot_work_answer_500_json_and_log_the_variable(
     assert "Traceback" not in caplog.text
 
 
-async def test_signals_on_a_server_without_them_answer_501(monkeypatch, http):
-    async with server_without_signals() as address:
-        dflock_environment(monkeypatch, DflockSettings(servers=address))
-        with run_uvicorn(bare_app()) as base:  # stopped, its connections closed, first
-            emitted = await http.post(f"{base}/emit")
-            streamed = await http.get(f"{base}/events")
+@pytest.mark.parametrize("generation", ["1.10", "2.1"])
+async def test_signals_on_a_server_without_them_answer_501(
+    monkeypatch, http, dflock_server_factory, generation
+):
+    server = dflock_server_factory(compat=generation)
+    dflock_environment(monkeypatch, DflockSettings(servers=server.address))
+    with run_uvicorn(bare_app()) as base:  # stopped, its connections closed, first
+        emitted = await http.post(f"{base}/emit")
+        streamed = await http.get(f"{base}/events")
     assert emitted.status_code == 501, emitted.text
     assert emitted.json()["detail"]["error"] == "signals_unsupported"
     assert streamed.status_code == 501, streamed.text
