@@ -26,13 +26,18 @@ store = Store()
 def update_report(dflock: SyncDflockClient, value: str) -> None:
     with dflock.lock("report") as lock:
         ...  # a long computation; a GC pause here may outlast the lease
+        assert lock.fence is not None  # fencing="on" below: never None here
         store.write(value, lock.fence)
 
 
+# A store that relies on fences insists on them: with fencing="on" a server that
+# issues none (dflockd before 2.1) is a ConfigurationError at the first lock,
+# not a None fence at the first write.
+dflock = SyncDflockClient(fencing="on")
 # --8<-- [end:fenced]
 
 if __name__ == "__main__":
-    with SyncDflockClient() as dflock:
+    with dflock:
         update_report(dflock, "first")
         first_fence = store.fence
         update_report(dflock, "second")

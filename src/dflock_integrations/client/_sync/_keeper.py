@@ -117,7 +117,10 @@ class SyncKeeper:
         if fresh:
             self._release_here(lease, conn, pool, wait=wait)
         else:
-            self._release_on_loop(lease, conn, pool, wait=wait)
+            # The loop owns the connection until the answer: waiting for it costs one
+            # round trip after a hold of 0.1 s or more, and keeps the promise that this
+            # client's next request finds the release done.
+            self._release_on_loop(lease, conn, pool, wait=True)
 
     def _release_here(
         self, lease: LeaseState, conn: SyncConnection, pool: SyncPool, *, wait: bool
