@@ -1,5 +1,6 @@
 """`dflock run` under signals, lost leases and missing commands, as real processes."""
 
+import contextlib
 import os
 import queue
 import signal
@@ -28,7 +29,10 @@ COMMAND = textwrap.dedent("""
         handler = record if mode == "record" else signal.SIG_IGN
         signal.signal(getattr(signal, name), handler)
     print("started", flush=True)
+    deadline = time.monotonic() + 60  # never outlive a test that failed before `go`
     while not (folder / "go").exists():
+        if time.monotonic() > deadline or not folder.exists():
+            sys.exit(99)
         time.sleep(0.01)
     sys.exit(int(code))
 """)
@@ -66,6 +70,13 @@ def start(*args, env):
     )
     assert read_until(runner.stdout, "started"), runner.stderr.read()
     return runner
+
+
+def stop(runner):
+    """Kill dflock and its command (a session of their own) if a test left them running."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(runner.pid, signal.SIGKILL)  # the whole session: dflock and its command
+    runner.wait()
 
 
 def read_until(stream, text, timeout_s=30.0):
@@ -126,8 +137,7 @@ def test_sigterm_reaches_the_command_and_the_lock_outlives_it(
         assert third.returncode == 0, third.stderr
         assert marker.exists()
     finally:
-        runner.kill()
-        runner.wait()
+        stop(runner)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
@@ -140,8 +150,7 @@ def test_sigint_and_sighup_are_passed_on_too(dflock_client, env, command, tmp_pa
         (tmp_path / "go").touch()
         assert runner.wait(timeout=15) == 0
     finally:
-        runner.kill()
-        runner.wait()
+        stop(runner)
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(dflock_client, env, command):
@@ -153,8 +162,7 @@ def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(dflock_clie
         assert runner.wait(timeout=15) == 128 + signal.SIGKILL  # as a shell reports it
         assert not held(dflock_client, "job")
     finally:
-        runner.kill()
-        runner.wait()
+        stop(runner)
 
 
 def test_a_lost_lease_terminates_the_command(dflock_server_factory, env, command):
@@ -166,8 +174,7 @@ def test_a_lost_lease_terminates_the_command(dflock_server_factory, env, command
         assert runner.wait(timeout=15) == 70
         assert "lost the lease on 'job'; stopping" in runner.stderr.read()
     finally:
-        runner.kill()
-        runner.wait()
+        stop(runner)
 
 
 def test_a_lost_lease_with_on_lost_warn_lets_the_command_finish(
@@ -183,8 +190,7 @@ def test_a_lost_lease_with_on_lost_warn_lets_the_command_finish(
         (tmp_path / "go").touch()
         assert runner.wait(timeout=15) == 4  # its own status, the warning given
     finally:
-        runner.kill()
-        runner.wait()
+        stop(runner)
 
 
 def test_a_missing_command_exits_127_and_takes_no_lock(dflock_client, env, tmp_path):
