@@ -163,6 +163,34 @@ def run_sync(address: str, *, peers: bool = True) -> dict[str, list[float]]:
     return samples
 
 
+async def run_multilock(address: str) -> dict[str, list[float]]:
+    """Shared and exclusive holds (max_shared=32) beside a plain lock cycle."""
+    client = AsyncDflockClient(servers=address)
+    index = client.multilock("bench-multilock", max_shared=32)
+
+    async def plain() -> None:
+        async with client.lock("bench-multilock-plain"):
+            pass
+
+    async def shared() -> None:
+        async with index.shared():
+            pass
+
+    async def exclusive() -> None:
+        async with index.exclusive():
+            pass
+
+    contenders = {"lock": plain, "multilock, shared": shared, "multilock, exclusive": exclusive}
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for cycle in contenders.values():
+        await _timed(cycle, 100)
+    for _ in range(ROUNDS):
+        for name, cycle in contenders.items():
+            samples[name] += await _timed(cycle, CYCLES // ROUNDS // 2)
+    await client.aclose()
+    return samples
+
+
 async def run_tasks(address: str, *, peers: bool = True) -> dict[str, float]:
     """Cycles per second with TASKS tasks in one process, each on its own key."""
     results = {}
@@ -235,6 +263,7 @@ def measure() -> dict[str, Any]:
         results["asyncio"] = asyncio.run(run_async(server.address))
         results["blocking"] = run_sync(server.address)
         results["tasks"] = asyncio.run(run_tasks(server.address))
+        results["multilock"] = asyncio.run(run_multilock(server.address))
     binary = upstream_binary()
     if binary:
         with ServerProcess(command=binary) as server:
@@ -242,6 +271,7 @@ def measure() -> dict[str, Any]:
                 "asyncio": asyncio.run(run_async(server.address)),
                 "blocking": run_sync(server.address),
                 "tasks": asyncio.run(run_tasks(server.address)),
+                "multilock": asyncio.run(run_multilock(server.address)),
                 "go": go_client(server.address),
             }
     return results
@@ -276,6 +306,20 @@ def _tasks(results: dict[str, float]) -> list[str]:
     return lines
 
 
+def _multilock(samples: dict[str, list[float]]) -> list[str]:
+    p50 = {name: Summary.of(name, values).p50_us for name, values in samples.items()}
+    lines = ["| cycle (asyncio) | p50 µs | vs lock |", "|---|---:|---:|"]
+    lock = p50["lock"]
+    lines += [f"| {name} | {value:.0f} | {value / lock:.2f}x |" for name, value in p50.items()]
+    return [
+        *lines,
+        "",
+        f"- shared / lock: **{p50['multilock, shared'] / p50['lock']:.2f}x** (goal <= 1.5x); "
+        f"exclusive (max_shared=32) / lock: **{p50['multilock, exclusive'] / p50['lock']:.2f}x** "
+        "(goal <= 3x; an exclusive hold takes all 32 slots: 33 grants and 33 releases)",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
         "## Lock cycle: this package's clients vs peers",
@@ -301,6 +345,10 @@ def render(results: dict[str, Any]) -> str:
         f"Each task cycles its own key for {TASK_SECONDS:g} s.",
         "",
         *_tasks(results["tasks"]),
+        "",
+        "### Shared and exclusive holds",
+        "",
+        *_multilock(results["multilock"]),
     ]
     upstream = results.get("upstream")
     if upstream is None:
@@ -322,6 +370,8 @@ def render(results: dict[str, Any]) -> str:
         *_table(upstream["blocking"], OURS_SYNC, (REDIS_SYNC, 0.8)),
         "",
         *_tasks(upstream["tasks"]),
+        "",
+        *_multilock(upstream["multilock"]),
     ]
     go = upstream.get("go")
     if go is not None:

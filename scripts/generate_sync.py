@@ -21,7 +21,7 @@ import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "src" / "dflock_integrations" / "client"
-SOURCES = ("_pool.py", "_router.py", "_lease.py", "_client.py")
+SOURCES = ("_pool.py", "_router.py", "_lease.py", "_multilock.py", "_reentrant.py", "_client.py")
 NAMES = {
     "_async": "_sync",
     "AsyncConnection": "SyncConnection",
@@ -35,6 +35,11 @@ NAMES = {
     "AsyncSubscription": "SyncSubscription",
     "AsyncDflockClient": "SyncDflockClient",
     "AsyncSlots": "SyncSlots",
+    "AsyncMultiLock": "SyncMultiLock",
+    "AsyncMultiLockHandle": "SyncMultiLockHandle",
+    "AsyncMultiLockHolding": "SyncMultiLockHolding",
+    "AsyncReentrantLock": "SyncReentrantLock",
+    "async_current_owner": "current_owner",
     "async_sleep": "sleep",
     "async_each": "each",
     "aclose": "close",

@@ -10,12 +10,15 @@ from dflock_integrations.client import (
     AsyncDflockClient,
     AsyncLease,
     AsyncLock,
+    AsyncMultiLock,
     AsyncSemaphore,
     AsyncSubscription,
+    LockMode,
     Signal,
     Stats,
     SyncDflockClient,
     SyncLease,
+    SyncMultiLock,
     SyncSubscription,
 )
 from dflock_integrations.errors import (
@@ -40,6 +43,7 @@ __all__ = [
     "AsyncDflockClient",
     "AsyncLease",
     "AsyncLock",
+    "AsyncMultiLock",
     "AsyncSemaphore",
     "AsyncSubscription",
     "AuthenticationError",
@@ -50,6 +54,7 @@ __all__ = [
     "KeyTemplate",
     "LimitMismatchError",
     "LockLostError",
+    "LockMode",
     "LockTimeout",
     "MaxLocksError",
     "MaxWaitersError",
@@ -62,5 +67,6 @@ __all__ = [
     "Stats",
     "SyncDflockClient",
     "SyncLease",
+    "SyncMultiLock",
     "SyncSubscription",
 ]

@@ -80,6 +80,24 @@ def signal(channel: str, payload: str) -> bytes:
     return encode("signal", channel, payload)
 
 
+# dflockd from v1.15 closes a connection that has more than 4 KiB queued behind a
+# request that blocks; pipelined requests that may block go out in batches under this.
+MAX_PIPELINED_BYTES: Final = 3000
+
+
+def batches(requests: list[bytes]) -> list[list[bytes]]:
+    """`requests` in consecutive batches of at most MAX_PIPELINED_BYTES (at least one each)."""
+    found: list[list[bytes]] = []
+    size = MAX_PIPELINED_BYTES
+    for request in requests:
+        if size + len(request) > MAX_PIPELINED_BYTES:
+            found.append([])
+            size = 0
+        found[-1].append(request)
+        size += len(request)
+    return found
+
+
 # -- answers -------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import weakref
 import zlib
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 
 from dflock_integrations.client._fencing import Fencing
 from dflock_integrations.keys import check_key, prefixed
@@ -14,6 +14,8 @@ from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_
 
 LockT = TypeVar("LockT")
 SemaphoreT = TypeVar("SemaphoreT")
+ReentrantT = TypeVar("ReentrantT")
+MultiLockT = TypeVar("MultiLockT")
 
 
 class _HandleClass(Protocol):
@@ -29,14 +31,18 @@ class _HandleClass(Protocol):
     ) -> Any: ...
 
 
-class ClientBase(Generic[LockT, SemaphoreT]):
+class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
     _lock_class: ClassVar[_HandleClass]
     _semaphore_class: ClassVar[_HandleClass]
+    _reentrant_class: ClassVar[Any]
+    _multilock_class: ClassVar[Any]
 
     def __init__(self, settings: DflockSettings | None, overrides: dict[str, Any]) -> None:
         self.settings = resolve_settings(settings, overrides)
         self._token = self.settings.token()
         self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
+        # (key, owner) -> [the grant, entries]: who holds which reentrant lock how deep.
+        self._reentrant: dict[tuple[str, object], list[Any]] = {}
         # The options of a handle that overrides nothing, checked once.
         self._default_options = lease_options(self.settings, None, None)
         self._fencing = Fencing(
@@ -57,10 +63,39 @@ class ClientBase(Generic[LockT, SemaphoreT]):
             return servers[0]
         return servers[zlib.crc32(key.encode("utf-8")) % len(servers)]
 
+    @overload
     def lock(
-        self, key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
-    ) -> LockT:
-        """A lock handle on `key`, not yet acquired: `async with` / `with client.lock("k")`."""
+        self,
+        key: str,
+        *,
+        acquire_timeout_s: float | None = None,
+        lease_ttl_s: int | None = None,
+        reentrant: Literal[False] = False,
+    ) -> LockT: ...
+
+    @overload
+    def lock(
+        self,
+        key: str,
+        *,
+        acquire_timeout_s: float | None = None,
+        lease_ttl_s: int | None = None,
+        reentrant: Literal[True],
+    ) -> ReentrantT: ...
+
+    def lock(
+        self,
+        key: str,
+        *,
+        acquire_timeout_s: float | None = None,
+        lease_ttl_s: int | None = None,
+        reentrant: bool = False,
+    ) -> LockT | ReentrantT:
+        """A lock handle on `key`, not yet acquired: `async with` / `with client.lock("k")`.
+
+        `reentrant=True`: the same task (async) or thread (sync) may enter it again
+        while it holds it; only the outermost entry acquires and releases.
+        """
         handle: LockT = self._lock_class(
             self,
             check_key(key),
@@ -68,7 +103,33 @@ class ClientBase(Generic[LockT, SemaphoreT]):
             limit=None,
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
+        if reentrant:
+            wrapped: ReentrantT = self._reentrant_class(self, handle)
+            return wrapped
         return handle
+
+    def multilock(
+        self,
+        key: str,
+        *,
+        max_shared: int,
+        acquire_timeout_s: float | None = None,
+        lease_ttl_s: int | None = None,
+    ) -> MultiLockT:
+        """Shared holds of `key` (up to `max_shared` at once) or one exclusive hold.
+
+        Every user of the key must agree on `max_shared`. Nothing happens on the wire
+        until `acquire(mode)`, `shared()` or `exclusive()`.
+        """
+        options = self._options(acquire_timeout_s, lease_ttl_s)
+        multilock: MultiLockT = self._multilock_class(
+            self,
+            check_key(key),
+            prefixed(self.settings.key_prefix, key),
+            max_shared=whole_number(max_shared, "max_shared"),
+            **options,
+        )
+        return multilock
 
     def semaphore(
         self,
@@ -135,7 +196,7 @@ def lease_options(
     return {"acquire_timeout_s": float(timeout), "lease_ttl_s": lease}
 
 
-_live_clients: weakref.WeakSet[ClientBase[Any, Any]] = weakref.WeakSet()
+_live_clients: weakref.WeakSet[ClientBase[Any, Any, Any, Any]] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:

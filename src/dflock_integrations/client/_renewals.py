@@ -41,6 +41,8 @@ class Channel(Protocol):
 
     def send(self, data: bytes, kind: str, receiver: Receiver) -> None: ...
 
+    def send_many(self, requests: list[bytes], kind: str, receiver: Receiver) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -116,7 +118,7 @@ class Renewals:
         sent_at = time.monotonic()
         interval = renew_interval(lease.lease, self._renew_ratio, self._idle_s)
         patience = min(renew_answer_timeout(lease.lease, interval), lease.expires_at - sent_at)
-        request = protocol.renew(lease.key, lease.token, lease.lease_ttl_s, lease.limit)
+        requests = lease._renew_requests()
 
         def answered(outcome: Outcome) -> None:
             late.cancel()
@@ -139,10 +141,7 @@ class Renewals:
 
         late = self.loop.call_later(max(0.0, patience), too_late)
         holding.in_flight = True
-        try:
-            conn.send(request, protocol.RENEW, answered)
-        except DflockError as exc:
-            answered(exc)
+        send_all(conn, requests, protocol.RENEW, answered)
 
     def _lose(self, holding: Holding, reason: str) -> None:
         if self._held.pop(holding.lease, None) is not holding:
@@ -155,7 +154,7 @@ class Renewals:
         holding.lease._record_loss(reason)
 
     def release(
-        self, lease: LeaseState, request: bytes, *, on_answer: Callable[[Outcome], None]
+        self, lease: LeaseState, requests: list[bytes], *, on_answer: Callable[[Outcome], None]
     ) -> Holding | None:
         """Stop keeping `lease` and send its release; the holding, or None if not kept.
 
@@ -169,10 +168,7 @@ class Renewals:
         if holding.timer is not None:
             holding.timer.cancel()
         holding.conn.on_close = None
-        try:
-            holding.conn.send(request, protocol.DONE, on_answer)
-        except DflockError as exc:
-            on_answer(exc)
+        send_all(holding.conn, requests, protocol.DONE, on_answer)
         return holding
 
     def drop_all(self) -> None:
@@ -186,6 +182,28 @@ class Renewals:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
+
+
+def send_all(
+    conn: Channel, requests: list[bytes], kind: str, on_answer: Callable[[Outcome], None]
+) -> None:
+    """Send several requests; `on_answer` gets one outcome once all are answered: the first
+    that is not what was asked (a refusal, an error), else the last answer."""
+    if len(requests) == 1:
+        receiver: Callable[[Outcome], None] = on_answer
+    else:
+        outcomes: list[Outcome] = []
+
+        def receiver(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if len(outcomes) == len(requests):
+                bad = (o for o in outcomes if isinstance(o, BaseException | protocol.Refused))
+                on_answer(next(bad, outcomes[-1]))
+
+    try:
+        conn.send_many(requests, kind, receiver)
+    except DflockError as exc:
+        on_answer(exc)
 
 
 def release_refusal(lease: LeaseState, outcome: Outcome) -> DflockError | None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dflock_integrations import _protocol as protocol
 from dflock_integrations.errors import LockLostError, LockTimeout
 
 log = logging.getLogger("dflock_integrations")
@@ -68,6 +69,15 @@ class LeaseState:
         state = "lost" if self.lost else "held" if self.token else "queued" if self._queued else ""
         limit = f" limit={self.limit}" if self.limit is not None else ""
         return f"<{type(self).__name__} {self.name!r}{limit} {state or 'released'}>"
+
+    def _renew_requests(self) -> list[bytes]:
+        """What renews this lease (one request; a multilock handle needs one per token)."""
+        assert self.token is not None
+        return [protocol.renew(self.key, self.token, self.lease_ttl_s, self.limit)]
+
+    def _release_requests(self) -> list[bytes]:
+        assert self.token is not None
+        return [protocol.release(self.key, self.token, self.limit)]
 
     def _timeout_for(self, timeout_s: float | None) -> float:
         return self.acquire_timeout_s if timeout_s is None else timeout_s

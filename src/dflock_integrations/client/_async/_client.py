@@ -16,7 +16,9 @@ from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._async._connection import AsyncConnection, open_connection
 from dflock_integrations.client._async._keeper import AsyncKeeper
 from dflock_integrations.client._async._lease import AsyncLock, AsyncSemaphore
+from dflock_integrations.client._async._multilock import AsyncMultiLock
 from dflock_integrations.client._async._pool import AsyncPool
+from dflock_integrations.client._async._reentrant import AsyncReentrantLock
 from dflock_integrations.client._async._router import AsyncRouter
 from dflock_integrations.client._async._runtime import async_each
 from dflock_integrations.client._base import ClientBase
@@ -34,7 +36,7 @@ from dflock_integrations.keys import check_channel, check_key
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
-class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore]):
+class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore, AsyncReentrantLock, AsyncMultiLock]):
     """Talks to one or several dflockd servers: shards, or the members of one cluster.
 
     Build one per process (for example in an app's lifespan) and close it when done
@@ -44,6 +46,8 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore]):
 
     _lock_class = AsyncLock
     _semaphore_class = AsyncSemaphore
+    _reentrant_class = AsyncReentrantLock
+    _multilock_class = AsyncMultiLock
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, overrides)

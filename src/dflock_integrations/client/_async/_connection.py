@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 from dflock_integrations import _protocol as protocol
-from dflock_integrations.client._dispatch import Dispatcher, Receiver
+from dflock_integrations.client._dispatch import Dispatcher, Outcome, Receiver, deliver
 from dflock_integrations.client._failures import (
     check_auth,
     connect_failed,
@@ -79,6 +79,14 @@ class AsyncConnection(asyncio.Protocol):
         self._dispatcher.expect(kind, receiver)
         self._transport.write(data)
 
+    def send_many(self, requests: list[bytes], kind: str, receiver: Receiver) -> None:
+        """Write requests in one go; `receiver` gets each one's answer, in order."""
+        if self.closed or self._transport is None:
+            raise connection_lost(self.server)
+        for _ in requests:
+            self._dispatcher.expect(kind, receiver)
+        self._transport.write(b"".join(requests))
+
     async def exchange(self, data: bytes, kind: str, timeout_s: float) -> protocol.Answer:
         """One request and its answer; TimeoutError (and the connection closed) if late."""
         loop = asyncio.get_running_loop()
@@ -97,25 +105,35 @@ class AsyncConnection(asyncio.Protocol):
     async def exchange_many(
         self, requests: list[bytes], kind: str, timeout_s: float
     ) -> list[protocol.Answer]:
-        """Requests pipelined in one write; their answers in order."""
+        """Requests pipelined (in batches a server accepts behind a blocked request);
+        their answers in order. TimeoutError (and the connection closed) if late."""
         loop = asyncio.get_running_loop()
-        answers: list[asyncio.Future[protocol.Answer]] = []
-        for _ in requests:
-            future: asyncio.Future[protocol.Answer] = loop.create_future()
-            self._dispatcher.expect(kind, future)
-            answers.append(future)
-        if self.closed or self._transport is None:
-            raise connection_lost(self.server)
-        self._transport.write(b"".join(requests))
+        deadline = loop.time() + timeout_s
         deadlines = _deadlines(loop)
-        deadlines.watch(answers[-1], loop.time() + timeout_s, self)
-        try:
-            return list(await asyncio.gather(*answers))
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            deadlines.forget(answers[-1])
+        outcomes: list[Outcome] = []
+        for batch in protocol.batches(requests):
+            wanted = len(outcomes) + len(batch)
+            done: asyncio.Future[protocol.Answer] = loop.create_future()
+
+            def collect(
+                outcome: Outcome,
+                done: asyncio.Future[protocol.Answer] = done,
+                wanted: int = wanted,
+            ) -> None:
+                outcomes.append(outcome)
+                if isinstance(outcome, BaseException) or len(outcomes) == wanted:
+                    deliver(done, outcome)
+
+            self.send_many(batch, kind, collect)
+            deadlines.watch(done, deadline, self)
+            try:
+                await done
+            except BaseException:
+                self.close()
+                raise
+            finally:
+                deadlines.forget(done)
+        return [o for o in outcomes if not isinstance(o, BaseException)]
 
     def _expire(self, answer: asyncio.Future[protocol.Answer]) -> None:
         if not answer.done():

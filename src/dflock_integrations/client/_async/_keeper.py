@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._async._connection import AsyncConnection
 from dflock_integrations.client._async._pool import AsyncPool
 from dflock_integrations.client._dispatch import Outcome
@@ -53,9 +52,8 @@ class AsyncKeeper:
             if answer is not None and not answer.done():
                 answer.set_result(refusal)  # a closed connection released it too
 
-        assert lease.token is not None
-        request = protocol.release(lease.key, lease.token, lease.limit)
-        if self._on_loop().release(lease, request, on_answer=on_answer) is None:
+        requests = lease._release_requests()
+        if self._on_loop().release(lease, requests, on_answer=on_answer) is None:
             pool.discard(conn)  # not kept (lost meanwhile): closing releases it
             return
         pool.checkin(conn)  # the next request on it simply follows the release

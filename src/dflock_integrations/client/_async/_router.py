@@ -64,6 +64,22 @@ class AsyncRouter:
         TimeoutError when no answer came within `answer_within` seconds. A request that
         `grants` is preceded, on a server not judged yet, by the fencing probe.
         """
+        conn, pool, answers = await self.exchange_many(
+            key, [data], kind, deadline, answer_within=answer_within, grants=grants
+        )
+        return conn, pool, answers[0]
+
+    async def exchange_many(
+        self,
+        key: str,
+        requests: list[bytes],
+        kind: str,
+        deadline: Deadline,
+        *,
+        answer_within: float,
+        grants: bool = False,
+    ) -> tuple[AsyncConnection, AsyncPool, list[protocol.Answer]]:
+        """`exchange` for requests that go together on one connection (a multilock's)."""
         server = self.home(key)
         redirects = 0
         retried_stale = False
@@ -75,9 +91,11 @@ class AsyncRouter:
                 probe = self._client._fencing.start_probe(conn.server) if grants else None
                 if probe:
                     await self._client._probe(conn, probe, deadline)
-                answer = await conn.exchange(
-                    data, kind, min(answer_within, max(0.001, deadline.remaining()))
-                )
+                patience = min(answer_within, max(0.001, deadline.remaining()))
+                if len(requests) == 1:
+                    answers = [await conn.exchange(requests[0], kind, patience)]
+                else:
+                    answers = await conn.exchange_many(requests, kind, patience)
             except ServerUnavailable:
                 pool.discard(conn)
                 if conn.reused and not retried_stale:
@@ -91,10 +109,11 @@ class AsyncRouter:
             except BaseException:
                 pool.discard(conn)
                 raise
+            answer = answers[0]  # a follower or a draining server refuses every request alike
             if not isinstance(answer, protocol.Refused):
                 if self._cluster:
                     self._leader = server
-                return conn, pool, answer
+                return conn, pool, answers
             if answer.status == "error_not_leader" and self._cluster:
                 pool.checkin(conn)
                 if redirects >= MAX_REDIRECTS:
@@ -120,7 +139,7 @@ class AsyncRouter:
                     pause = min(pause * 2, LONGEST_PAUSE_S)
                     continue
                 raise refusal(answer.status, key=key, server=str(server))
-            return conn, pool, answer
+            return conn, pool, answers
 
     def _follow(self, leader: str | None, current: ServerAddress) -> ServerAddress:
         if leader is not None:

@@ -41,3 +41,8 @@ class AsyncSlots:
 
     def give(self) -> None:
         self._gate.release()
+
+
+def async_current_owner() -> object:
+    """Who holds a reentrant lock here: the running task (the sync twin: the thread)."""
+    return asyncio.current_task()

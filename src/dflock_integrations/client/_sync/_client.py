@@ -22,7 +22,9 @@ from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._connection import SyncConnection, open_connection
 from dflock_integrations.client._sync._keeper import SyncKeeper
 from dflock_integrations.client._sync._lease import SyncLock, SyncSemaphore
+from dflock_integrations.client._sync._multilock import SyncMultiLock
 from dflock_integrations.client._sync._pool import SyncPool
+from dflock_integrations.client._sync._reentrant import SyncReentrantLock
 from dflock_integrations.client._sync._router import SyncRouter
 from dflock_integrations.client._sync._runtime import each
 from dflock_integrations.client._timing import Deadline
@@ -36,7 +38,7 @@ from dflock_integrations.keys import check_channel, check_key
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
-class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
+class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, SyncMultiLock]):
     """Talks to one or several dflockd servers: shards, or the members of one cluster.
 
     Build one per process (for example in an app's lifespan) and close it when done
@@ -46,6 +48,8 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
 
     _lock_class = SyncLock
     _semaphore_class = SyncSemaphore
+    _reentrant_class = SyncReentrantLock
+    _multilock_class = SyncMultiLock
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, overrides)

@@ -70,6 +70,12 @@ class SyncConnection:
             self._fail(exc)
             raise connection_lost(self.server, exc) from None
 
+    def send_many(self, requests: list[bytes], kind: str, receiver: Receiver) -> None:
+        """Write requests in one go; `receiver` gets each one's answer, in order."""
+        for _ in requests[:-1]:
+            self._dispatcher.expect(kind, receiver)
+        self.send(b"".join(requests), kind, receiver)
+
     def close(self) -> None:
         """Close from our side; whoever depends on the connection already knows why."""
         self._fail(None, ours=True)
@@ -134,15 +140,19 @@ class SyncConnection:
     def exchange_many(
         self, requests: list[bytes], kind: str, timeout_s: float
     ) -> list[protocol.Answer]:
+        """Requests pipelined (in batches a server accepts behind a blocked request);
+        their answers in order. TimeoutError (and the connection closed) if late."""
+        deadline = time.monotonic() + timeout_s
         box: list[Outcome] = []
-        for _ in requests:
-            self._dispatcher.expect(kind, box.append)
-        try:
-            self.sock.sendall(b"".join(requests))
-        except OSError as exc:
-            self._fail(exc)
-            raise connection_lost(self.server, exc) from None
-        self._read_until(box, len(requests), time.monotonic() + timeout_s)
+        for batch in protocol.batches(requests):
+            for _ in batch:
+                self._dispatcher.expect(kind, box.append)
+            try:
+                self.sock.sendall(b"".join(batch))
+            except OSError as exc:
+                self._fail(exc)
+                raise connection_lost(self.server, exc) from None
+            self._read_until(box, len(box) + len(batch), deadline)
         return [_unbox(outcome) for outcome in box]
 
     def _read_until(self, box: list[Outcome], count: int, deadline: float) -> None:

@@ -17,7 +17,7 @@ from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._dispatch import Outcome
 from dflock_integrations.client._failures import no_answer
 from dflock_integrations.client._portal import Portal
-from dflock_integrations.client._renewals import Renewals, release_refusal
+from dflock_integrations.client._renewals import Renewals, release_refusal, send_all
 from dflock_integrations.client._state import LeaseState
 from dflock_integrations.client._sync._connection import SyncConnection
 from dflock_integrations.client._sync._pool import SyncPool
@@ -125,20 +125,20 @@ class SyncKeeper:
     def _release_here(
         self, lease: LeaseState, conn: SyncConnection, pool: SyncPool, *, wait: bool
     ) -> None:
-        assert lease.token is not None
-        request = protocol.release(lease.key, lease.token, lease.limit)
+        requests = lease._release_requests()
         if not wait:
 
             def on_answer(outcome: Outcome) -> None:
                 release_refusal(lease, outcome)
 
             # The answer is read by the connection's next user; a refusal is reported then.
-            conn.send(request, protocol.DONE, on_answer)
+            send_all(conn, requests, protocol.DONE, on_answer)
             pool.checkin(conn)
             return
         patience = self._client.settings.connect_timeout_s
         try:
-            answer = conn.exchange(request, protocol.DONE, patience)
+            answers = conn.exchange_many(requests, protocol.DONE, patience)
+            answer = next((a for a in answers if not isinstance(a, protocol.Done)), answers[-1])
         except TimeoutError:
             pool.discard(conn)
             raise no_answer(lease.server, patience) from None
@@ -156,8 +156,7 @@ class SyncKeeper:
         portal = self.portal()
         done = threading.Event()
         result: list[DflockError | None] = []
-        assert lease.token is not None
-        request = protocol.release(lease.key, lease.token, lease.limit)  # before it is cleared
+        requests = lease._release_requests()  # before the handle is cleared
 
         def on_answer(outcome: Outcome) -> None:
             result.append(release_refusal(lease, outcome))
@@ -167,7 +166,7 @@ class SyncKeeper:
 
         def start() -> None:
             assert self._renewals is not None
-            if self._renewals.release(lease, request, on_answer=on_answer) is None:
+            if self._renewals.release(lease, requests, on_answer=on_answer) is None:
                 pool.discard(conn)  # lost meanwhile: closing releases it
                 result.append(None)
                 done.set()

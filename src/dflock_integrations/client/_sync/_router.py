@@ -66,6 +66,22 @@ class SyncRouter:
         TimeoutError when no answer came within `answer_within` seconds. A request that
         `grants` is preceded, on a server not judged yet, by the fencing probe.
         """
+        conn, pool, answers = self.exchange_many(
+            key, [data], kind, deadline, answer_within=answer_within, grants=grants
+        )
+        return conn, pool, answers[0]
+
+    def exchange_many(
+        self,
+        key: str,
+        requests: list[bytes],
+        kind: str,
+        deadline: Deadline,
+        *,
+        answer_within: float,
+        grants: bool = False,
+    ) -> tuple[SyncConnection, SyncPool, list[protocol.Answer]]:
+        """`exchange` for requests that go together on one connection (a multilock's)."""
         server = self.home(key)
         redirects = 0
         retried_stale = False
@@ -77,9 +93,11 @@ class SyncRouter:
                 probe = self._client._fencing.start_probe(conn.server) if grants else None
                 if probe:
                     self._client._probe(conn, probe, deadline)
-                answer = conn.exchange(
-                    data, kind, min(answer_within, max(0.001, deadline.remaining()))
-                )
+                patience = min(answer_within, max(0.001, deadline.remaining()))
+                if len(requests) == 1:
+                    answers = [conn.exchange(requests[0], kind, patience)]
+                else:
+                    answers = conn.exchange_many(requests, kind, patience)
             except ServerUnavailable:
                 pool.discard(conn)
                 if conn.reused and not retried_stale:
@@ -93,10 +111,11 @@ class SyncRouter:
             except BaseException:
                 pool.discard(conn)
                 raise
+            answer = answers[0]  # a follower or a draining server refuses every request alike
             if not isinstance(answer, protocol.Refused):
                 if self._cluster:
                     self._leader = server
-                return conn, pool, answer
+                return conn, pool, answers
             if answer.status == "error_not_leader" and self._cluster:
                 pool.checkin(conn)
                 if redirects >= MAX_REDIRECTS:
@@ -122,7 +141,7 @@ class SyncRouter:
                     pause = min(pause * 2, LONGEST_PAUSE_S)
                     continue
                 raise refusal(answer.status, key=key, server=str(server))
-            return conn, pool, answer
+            return conn, pool, answers
 
     def _follow(self, leader: str | None, current: ServerAddress) -> ServerAddress:
         if leader is not None:

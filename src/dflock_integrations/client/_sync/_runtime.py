@@ -34,3 +34,8 @@ class SyncSlots:
 
     def give(self) -> None:
         self._gate.release()
+
+
+def current_owner() -> object:
+    """Who holds a reentrant lock here: the thread (the async twin: the running task)."""
+    return threading.get_ident()
