@@ -39,6 +39,7 @@ NAMES = {
     "AsyncMultiLockHandle": "SyncMultiLockHandle",
     "AsyncMultiLockHolding": "SyncMultiLockHolding",
     "AsyncReentrantLock": "SyncReentrantLock",
+    "AsyncRateLimiter": "SyncRateLimiter",
     "async_current_owner": "current_owner",
     "async_sleep": "sleep",
     "async_each": "each",

@@ -36,6 +36,14 @@ class LockTimeout(DflockError, TimeoutError):
         self.limit = limit  # None for a lock, the slot count for a semaphore
 
 
+class RateLimited(LockTimeout):
+    """No admission within the wait; `retry_after_s` estimates when one may be had."""
+
+    def __init__(self, message: str, *, key: str, timeout_s: float, retry_after_s: float) -> None:
+        super().__init__(message, key=key, timeout_s=timeout_s)
+        self.retry_after_s = retry_after_s
+
+
 class ServerUnavailable(DflockError, ConnectionError):
     """A server could not be reached, refused us, or dropped the connection."""
 

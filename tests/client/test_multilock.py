@@ -122,7 +122,7 @@ async def test_context_managers_and_notify(clients):
 async def test_conflicts_are_clear_errors_never_hangs(clients, dflock_compat):
     a, b, _ = clients
     async with doc(a, max_shared=4).shared():
-        with pytest.raises(LimitMismatchError, match="'doc'.*another max_shared than 3"):
+        with pytest.raises(LimitMismatchError, match=r"'doc'.*another max_shared than 3"):
             await doc(b, max_shared=3).acquire("shared", 5)
         if dflock_compat == "1.10":  # one key space for locks and semaphores
             with pytest.raises(LimitMismatchError):

@@ -20,6 +20,7 @@ from dflock_integrations.client._async._lease import AsyncLease, AsyncLock, Asyn
 from dflock_integrations.client._async._multilock import AsyncMultiLock, AsyncMultiLockHandle
 from dflock_integrations.client._async._reentrant import AsyncReentrantLock
 from dflock_integrations.client._modes import LockMode
+from dflock_integrations.client._ratelimit import AsyncRateLimiter, Rate, SyncRateLimiter
 from dflock_integrations.client._signals import AsyncSubscription, Signal, SyncSubscription
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._client import SyncDflockClient
@@ -33,10 +34,12 @@ __all__ = [
     "AsyncLock",
     "AsyncMultiLock",
     "AsyncMultiLockHandle",
+    "AsyncRateLimiter",
     "AsyncReentrantLock",
     "AsyncSemaphore",
     "AsyncSubscription",
     "LockMode",
+    "Rate",
     "Signal",
     "Stats",
     "SyncDflockClient",
@@ -44,6 +47,7 @@ __all__ = [
     "SyncLock",
     "SyncMultiLock",
     "SyncMultiLockHandle",
+    "SyncRateLimiter",
     "SyncReentrantLock",
     "SyncSemaphore",
     "SyncSubscription",

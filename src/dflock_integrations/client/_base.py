@@ -8,6 +8,7 @@ import zlib
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 
 from dflock_integrations.client._fencing import Fencing
+from dflock_integrations.client._ratelimit import Rate
 from dflock_integrations.keys import check_key, prefixed
 from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
@@ -36,6 +37,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
     _semaphore_class: ClassVar[_HandleClass]
     _reentrant_class: ClassVar[Any]
     _multilock_class: ClassVar[Any]
+    _rate_limiter_class: ClassVar[Any]
 
     def __init__(self, settings: DflockSettings | None, overrides: dict[str, Any]) -> None:
         self.settings = resolve_settings(settings, overrides)
@@ -162,6 +164,26 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             return self.lock(key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s)
         return self.semaphore(
             key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+        )
+
+    def rate_limiter(
+        self, key: str, rate: str | Rate, *, acquire_timeout_s: float | None = None
+    ) -> Any:
+        """At most `rate` admissions for `key` across every process (`"5/s"`, `"100/m"`).
+
+        `try_acquire()` admits now or says False; `acquire(timeout_s)` waits its turn in
+        FIFO order and raises `RateLimited` (with `retry_after_s`) after the timeout.
+        """
+        timeout = (
+            self.settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
+        )
+        check_lease_options(acquire_timeout_s=timeout)
+        return self._rate_limiter_class(
+            self,
+            check_key(key),
+            prefixed(self.settings.key_prefix, key),
+            Rate.parse(rate),
+            acquire_timeout_s=float(timeout),
         )
 
     def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dflock_integrations.client._async._router import AsyncRouter
 from dflock_integrations.client._async._runtime import async_each
 from dflock_integrations.client._base import ClientBase
 from dflock_integrations.client._failures import no_answer
+from dflock_integrations.client._ratelimit import AsyncRateLimiter
 from dflock_integrations.client._signals import AsyncSubscription, encode_payload
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._timing import Deadline
@@ -48,6 +49,7 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore, AsyncReentrantLock
     _semaphore_class = AsyncSemaphore
     _reentrant_class = AsyncReentrantLock
     _multilock_class = AsyncMultiLock
+    _rate_limiter_class = AsyncRateLimiter
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, overrides)

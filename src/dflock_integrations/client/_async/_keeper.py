@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
+from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._async._connection import AsyncConnection
 from dflock_integrations.client._async._pool import AsyncPool
 from dflock_integrations.client._dispatch import Outcome
@@ -21,6 +23,8 @@ class AsyncKeeper:
     def __init__(self, client: AsyncDflockClient) -> None:
         self._client = client
         self._renewals: Renewals | None = None
+        self._parked: dict[AsyncConnection, list[Any]] = {}  # conn -> [pool, until]
+        self._parking_tick: asyncio.TimerHandle | None = None
 
     def _on_loop(self) -> Renewals:
         if self._renewals is None:
@@ -67,6 +71,62 @@ class AsyncKeeper:
         if refusal is not None:
             raise refusal
 
+    # -- parked connections: grants that end on their own (rate limits) -------------------
+
+    def park(self, conn: AsyncConnection, pool: AsyncPool | None, until: float) -> None:
+        """Keep `conn` open (and pinged) until `until`, then give it back to `pool`."""
+        entry = self._parked.get(conn)
+        if entry is not None:
+            entry[1] = max(entry[1], until)
+            return
+        assert pool is not None
+        self._parked[conn] = [pool, until]
+        # Closed early (a crash, a restart): its grants end early. Nothing to tell anyone.
+        conn.on_close = lambda error: self._unpark(conn)
+        if self._parking_tick is None:
+            self._parking_tick = asyncio.get_running_loop().call_later(
+                self._parking_interval, self._tend_parked
+            )
+
+    def _unpark(self, conn: AsyncConnection) -> None:
+        self._parked.pop(conn, None)
+
+    def parked(self, conn: AsyncConnection) -> bool:
+        return conn in self._parked and not conn.closed
+
+    @property
+    def _parking_interval(self) -> float:
+        return min(1.0, self._client.settings.server_read_timeout_s * 0.2)
+
+    def _tend_parked(self) -> None:
+        self._parking_tick = None
+        now = time.monotonic()
+        idle_limit = self._client.settings.server_read_timeout_s * 0.4
+        for conn, (pool, until) in list(self._parked.items()):
+            if conn.closed:
+                del self._parked[conn]
+            elif now >= until:
+                del self._parked[conn]
+                conn.on_close = None
+                pool.checkin(conn)
+            elif now - conn.last_used > idle_limit:
+                # Before v1.14 `ping` is an unknown request; its `error` keeps the line too.
+                conn.send(protocol.PING, protocol.DONE, _ignore)
+        if self._parked:
+            self._parking_tick = asyncio.get_running_loop().call_later(
+                self._parking_interval, self._tend_parked
+            )
+
     async def aclose(self) -> None:
         if self._renewals is not None:
             self._renewals.drop_all()
+        if self._parking_tick is not None:
+            self._parking_tick.cancel()
+            self._parking_tick = None
+        for conn in list(self._parked):
+            conn.close()  # the parked grants end with it
+        self._parked.clear()
+
+
+def _ignore(outcome: object) -> None:
+    """The answer to a keepalive ping."""

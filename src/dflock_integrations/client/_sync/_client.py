@@ -17,6 +17,7 @@ from typing_extensions import Self
 from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._base import ClientBase
 from dflock_integrations.client._failures import no_answer
+from dflock_integrations.client._ratelimit import SyncRateLimiter
 from dflock_integrations.client._signals import SyncSubscription, encode_payload
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._connection import SyncConnection, open_connection
@@ -50,6 +51,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
     _semaphore_class = SyncSemaphore
     _reentrant_class = SyncReentrantLock
     _multilock_class = SyncMultiLock
+    _rate_limiter_class = SyncRateLimiter
 
     def __init__(self, settings: DflockSettings | None = None, **overrides: Any) -> None:
         super().__init__(settings, overrides)
