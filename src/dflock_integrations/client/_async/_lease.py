@@ -158,7 +158,10 @@ class AsyncLease(LeaseState):
                 self.server, self.key, answer.token, exclusive=self.limit is None
             )
         except BaseException:
-            pool.discard(conn)  # the grant is not wanted: closing gives it back
+            # The grant is not wanted: give it back, then close (which would give it back
+            # too, but a server notices a close later than a release it reads in order).
+            conn.send(protocol.release(self.key, answer.token, self.limit), protocol.DONE, _ignore)
+            pool.discard(conn)
             raise
         self._record_grant(answer.token, answer.lease_s, fence, sent_at)
         self._conn, self._pool = conn, pool
@@ -230,3 +233,7 @@ class AsyncSemaphore(AsyncLease):
     """One of `limit` slots on one key."""
 
     kind = "semaphore"
+
+
+def _ignore(outcome: object) -> None:
+    """The answer to a release nobody waits for."""
