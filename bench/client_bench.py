@@ -78,10 +78,18 @@ async def run_async(address: str, *, peers: bool = True) -> dict[str, list[float
         await lock.acquire()
         await lock.release(wait=True)
 
+    measured = AsyncDflockClient(servers=address, metrics=_private_prometheus())
+
+    async def ours_measured() -> None:
+        async with measured.lock("bench-async-metrics", label="bench"):
+            pass
+
     contenders: dict[str, Callable[[], Awaitable[None]]] = {
         OURS_ASYNC: ours,
         f"{OURS_ASYNC}, release(wait=True)": ours_waiting,
     }
+    if measured._metrics.enabled:
+        contenders[f"{OURS_ASYNC}, DFLOCK_METRICS=prometheus"] = ours_measured
     if peers and dflockd_client is not None:
         host, port = address.rsplit(":", 1)
 
@@ -109,9 +117,21 @@ async def run_async(address: str, *, peers: bool = True) -> dict[str, list[float
         for name, cycle in contenders.items():
             samples[name] += await _timed(cycle, CYCLES // ROUNDS)
     await client.aclose()
+    await measured.aclose()
     if redis_client is not None:
         await redis_client.aclose()
     return samples
+
+
+def _private_prometheus() -> Any:
+    """Metrics on a registry of its own (none when prometheus_client is absent)."""
+    try:
+        import prometheus_client
+
+        from dflock_integrations.metrics import PrometheusMetrics
+    except ImportError:
+        return "off"
+    return PrometheusMetrics(registry=prometheus_client.CollectorRegistry())
 
 
 def run_sync(address: str, *, peers: bool = True) -> dict[str, list[float]]:
@@ -293,6 +313,10 @@ def _table(samples: dict[str, list[float]], ours: str, goal: tuple[str, float] |
         peer, limit = goal
         ratio = by_name[ours].p50_us / by_name[peer].p50_us
         lines += ["", f"- ours / {peer}: **{ratio:.2f}x** p50 (goal <= {limit}x)"]
+    measured = by_name.get(f"{ours}, DFLOCK_METRICS=prometheus")
+    if measured is not None:
+        extra = measured.p50_us / by_name[ours].p50_us - 1
+        lines.append(f"- metrics on (prometheus): **{extra:+.0%}** p50 (goal <= +5 %)")
     return lines
 
 

@@ -142,6 +142,11 @@ class DflockSettings(BaseSettings):
         "picks); cluster: the servers are members of one dflockd cluster, any of them "
         "answers and changes go to its leader.",
     )
+    metrics: Literal["off", "prometheus", "otel"] = Field(
+        "off",
+        description="Lock metrics: prometheus (prometheus_client's default registry), "
+        "otel (OpenTelemetry metrics and spans), or off.",
+    )
     fencing: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Fences from tokens: auto, when the server issues them (dflockd 2.1+); "

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 from dflock_integrations.client._fencing import Fencing
 from dflock_integrations.client._ratelimit import Rate
 from dflock_integrations.keys import check_key, prefixed
+from dflock_integrations.metrics import Metrics, Names, metrics_for
 from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
@@ -40,7 +41,12 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
     _rate_limiter_class: ClassVar[Any]
 
     def __init__(self, settings: DflockSettings | None, overrides: dict[str, Any]) -> None:
+        given = overrides.get("metrics")
+        if isinstance(given, Metrics):  # an object of the caller's own (a registry, a provider)
+            overrides = {k: v for k, v in overrides.items() if k != "metrics"}
         self.settings = resolve_settings(settings, overrides)
+        self._metrics = metrics_for(given if isinstance(given, Metrics) else self.settings.metrics)
+        self._names = Names()
         self._token = self.settings.token()
         self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
         # (key, owner) -> [the grant, entries]: who holds which reentrant lock how deep.
@@ -73,6 +79,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
         reentrant: Literal[False] = False,
+        label: str | None = None,
     ) -> LockT: ...
 
     @overload
@@ -83,6 +90,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
         reentrant: Literal[True],
+        label: str | None = None,
     ) -> ReentrantT: ...
 
     def lock(
@@ -92,11 +100,13 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
         reentrant: bool = False,
+        label: str | None = None,
     ) -> LockT | ReentrantT:
         """A lock handle on `key`, not yet acquired: `async with` / `with client.lock("k")`.
 
         `reentrant=True`: the same task (async) or thread (sync) may enter it again
-        while it holds it; only the outermost entry acquires and releases.
+        while it holds it; only the outermost entry acquires and releases. `label`:
+        the key's template, for metrics (`"order:{id}"`).
         """
         handle: LockT = self._lock_class(
             self,
@@ -105,6 +115,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             limit=None,
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
+        self._label(handle, key, label)
         if reentrant:
             wrapped: ReentrantT = self._reentrant_class(self, handle)
             return wrapped
@@ -117,6 +128,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         max_shared: int,
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
+        label: str | None = None,
     ) -> MultiLockT:
         """Shared holds of `key` (up to `max_shared` at once) or one exclusive hold.
 
@@ -131,6 +143,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             max_shared=whole_number(max_shared, "max_shared"),
             **options,
         )
+        self._label(multilock, key, label)
         return multilock
 
     def semaphore(
@@ -140,6 +153,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         limit: int,
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
+        label: str | None = None,
     ) -> SemaphoreT:
         """A handle on one of `limit` slots of `key`; every user of a key must agree on `limit`."""
         handle: SemaphoreT = self._semaphore_class(
@@ -149,6 +163,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             limit=check_limit(limit),
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
+        self._label(handle, key, label)
         return handle
 
     def lease(
@@ -158,16 +173,28 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         limit: int | None = None,
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
+        label: str | None = None,
     ) -> LockT | SemaphoreT:
         """`lock(key)` when `limit` is None, else `semaphore(key, limit=limit)`."""
         if limit is None:
-            return self.lock(key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s)
+            return self.lock(
+                key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, label=label
+            )
         return self.semaphore(
-            key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+            key,
+            limit=limit,
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+            label=label,
         )
 
     def rate_limiter(
-        self, key: str, rate: str | Rate, *, acquire_timeout_s: float | None = None
+        self,
+        key: str,
+        rate: str | Rate,
+        *,
+        acquire_timeout_s: float | None = None,
+        label: str | None = None,
     ) -> Any:
         """At most `rate` admissions for `key` across every process (`"5/s"`, `"100/m"`).
 
@@ -178,13 +205,21 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             self.settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
         )
         check_lease_options(acquire_timeout_s=timeout)
-        return self._rate_limiter_class(
+        limiter = self._rate_limiter_class(
             self,
             check_key(key),
             prefixed(self.settings.key_prefix, key),
             Rate.parse(rate),
             acquire_timeout_s=float(timeout),
         )
+        self._label(limiter, key, label)
+        return limiter
+
+    def _label(self, handle: Any, key: str, label: str | None) -> None:
+        """Give a handle its metric name: bounded, computed only when metrics are on."""
+        if self._metrics.enabled:
+            target = getattr(handle, "_lock", handle)  # a reentrant lock: its inner lock
+            target.metric_name = self._names.of(key, label)
 
     def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:
         if acquire_timeout_s is None and lease_ttl_s is None:

@@ -80,6 +80,7 @@ class AsyncRateLimiter:
         self.rate = rate
         self.acquire_timeout_s = acquire_timeout_s
         self._client = client
+        self.metric_name = ""  # set by the client when metrics are on
         self._lane: AsyncConnection | None = None  # parks our grants; takes try_acquire
         self._parked: list[float] = []  # when each of our admissions ends (monotonic)
 
@@ -104,11 +105,21 @@ class AsyncRateLimiter:
             pool = self._client._pool(self._client._router.home(self.key))
             lane = self._lane = await pool.checkout(Deadline(self._patience))
             keeper.park(lane, pool, time.monotonic())
+        started = time.monotonic()
         try:
             answer = await lane.exchange(self._request(0), protocol.GRANT, self._patience)
         except TimeoutError:
+            self._report(started, "error", lane.server)
             raise no_answer(lane.server, self._patience) from None
-        return self._answered(answer, lane, None)
+        admitted = self._answered(answer, lane, None)
+        self._report(started, "admitted" if admitted else "timeout", lane.server)
+        return admitted
+
+    def _report(self, started: float, outcome: str, server: str) -> None:
+        metrics = self._client._metrics
+        if metrics.enabled:
+            waited = time.monotonic() - started
+            metrics.waited("rate_limit", self.metric_name, server, waited, outcome)
 
     async def acquire(self, timeout_s: float | None = None) -> None:
         """An admission, waiting up to `timeout_s` in FIFO order; RateLimited else."""

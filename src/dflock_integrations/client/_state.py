@@ -9,6 +9,7 @@ from typing import Any
 
 from dflock_integrations import _protocol as protocol
 from dflock_integrations.errors import LockLostError, LockTimeout
+from dflock_integrations.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger("dflock_integrations")
 
@@ -24,6 +25,8 @@ class LeaseState:
     """
 
     kind = "lease"
+    metric_name = ""  # the key's template, for metrics (set by the client when they are on)
+    _metrics: Metrics = NO_METRICS
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class LeaseState:
         self.fence: int | None = None
         self.lost = False
         self.expires_at = 0.0
+        self._granted_at = 0.0
         self._queued = False
         self._lost_callbacks: list[Callback] = []
         self._lost_reason = ""
@@ -90,6 +94,7 @@ class LeaseState:
         self.token, self.lease, self.fence = token, lease_s, fence
         self.lost, self._queued = False, False
         self.expires_at = sent_at + lease_s
+        self._granted_at = time.monotonic()
 
     def _record_renewal(self, lease_s: int, sent_at: float) -> None:
         self.lease = lease_s
@@ -104,9 +109,22 @@ class LeaseState:
             return False
         self.lost, self._lost_reason = True, reason
         log.error("dflock lease on %r lost: %s", self.name, reason)
+        self._report_hold("lost")
         for callback in list(self._lost_callbacks):
             self._run_callback(callback)
         return True
+
+    def _report_wait(self, started: float, outcome: str) -> None:
+        metrics = self._metrics
+        if metrics.enabled:
+            held = time.monotonic() - started
+            metrics.waited(self.kind, self.metric_name, self.server, held, outcome)
+
+    def _report_hold(self, outcome: str) -> None:
+        metrics = self._metrics
+        if metrics.enabled and self.token is not None:
+            held = time.monotonic() - self._granted_at
+            metrics.held(self.kind, self.metric_name, self.server, held, outcome)
 
     def _ended_before_release(self, reason: str) -> LockLostError:
         """A release found the lease already gone; told after the fact, as a loss."""

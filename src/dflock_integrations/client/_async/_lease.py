@@ -54,6 +54,7 @@ class AsyncLease(LeaseState):
             lease_ttl_s=lease_ttl_s,
         )
         self._client = client
+        self._metrics = client._metrics
         self._conn: AsyncConnection | None = None
         self._pool: AsyncPool | None = None
 
@@ -80,14 +81,23 @@ class AsyncLease(LeaseState):
             )
         except TimeoutError:
             if cut is not None:
+                self._report_wait(sent_at, "timeout")
                 return False  # our own cut of a wait the protocol cannot express
+            self._report_wait(sent_at, "error")
+            self._metrics.server_error(self.server, "no_answer")
             raise no_answer(self.server, timeout + ANSWER_GRACE_S) from None
+        except DflockError:
+            self._report_wait(sent_at, "error")
+            raise
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         pool.checkin(conn)
         if isinstance(answer, protocol.TimedOut):
+            self._report_wait(sent_at, "timeout")
             return False
+        self._report_wait(sent_at, "error")
         raise self._refused(answer, conn.server)
 
     async def enqueue(self) -> bool:
@@ -109,6 +119,7 @@ class AsyncLease(LeaseState):
             raise no_answer(self.server, patience) from None
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         if isinstance(answer, protocol.Queued):
             self._conn, self._pool, self._queued = conn, pool, True
@@ -143,9 +154,11 @@ class AsyncLease(LeaseState):
             raise
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         pool.checkin(conn)  # a wait that timed out leaves the queue on the server too
         if isinstance(answer, protocol.TimedOut):
+            self._report_wait(sent_at, "timeout")
             return False
         raise self._refused(answer, conn.server)
 
@@ -200,6 +213,7 @@ class AsyncLease(LeaseState):
                 self._record_loss("the lease ran out before release")
                 pool.discard(conn)
                 raise self._lost_error()
+            self._report_hold("released")
             await self._client._keeper.release(self, conn, pool, wait=wait)
         finally:
             self._clear()

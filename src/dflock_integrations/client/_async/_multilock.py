@@ -60,6 +60,8 @@ class AsyncMultiLockHandle(LeaseState):
         self.mode = mode
         self._parts: list[tuple[str, str, int | None]] = []  # (key, token, limit) held
         self._owner = owner
+        self._metrics = owner._client._metrics
+        self.metric_name = owner.metric_name
         self._conn: AsyncConnection | None = None
         self._pool: AsyncPool | None = None
 
@@ -115,6 +117,7 @@ class AsyncMultiLock:
         self.acquire_timeout_s = acquire_timeout_s
         self.lease_ttl_s = lease_ttl_s
         self.server = str(client._router.home(key))
+        self.metric_name = ""  # set by the client when metrics are on
         self._client = client
 
     def __repr__(self) -> str:
@@ -158,6 +161,7 @@ class AsyncMultiLock:
                 handle._record_loss("the lease ran out before release")
                 pool.discard(conn)
                 raise handle._lost_error()
+            handle._report_hold("released")
             await self._client._keeper.release(handle, conn, pool, wait=wait)
         finally:
             handle._parts = []
@@ -187,7 +191,9 @@ class AsyncMultiLock:
             )
         except TimeoutError:
             if cut is not None:
+                self._report(sent_at, "timeout")
                 return None  # our own cut of a wait the protocol cannot express
+            self._report(sent_at, "error")
             raise no_answer(self.server, timeout_s + ANSWER_GRACE_S) from None
         keys = [(self.gate, None), *[(self.key, self.max_shared)] * slots]
         parts = [
@@ -202,6 +208,7 @@ class AsyncMultiLock:
                 send_all(conn, releases, protocol.DONE, _ignore)
             pool.checkin(conn)
             refused = next((a for a in answers if isinstance(a, protocol.Refused)), None)
+            self._report(sent_at, "timeout" if refused is None else "error")
             if refused is not None:
                 raise self._refused(refused.status, conn.server)
             return None
@@ -220,7 +227,14 @@ class AsyncMultiLock:
         handle._record_grant(held[0][1], lease, fence, sent_at)
         handle._conn, handle._pool = conn, pool
         self._client._keeper.hold(handle, conn, pool)
+        handle._report_wait(sent_at, "granted")
         return handle
+
+    def _report(self, started: float, outcome: str) -> None:
+        metrics = self._client._metrics
+        if metrics.enabled:
+            waited = time.monotonic() - started
+            metrics.waited("multilock", self.metric_name, self.server, waited, outcome)
 
     def _refused(self, status: str, server: str) -> Exception:
         if status == "error_limit_mismatch":

@@ -13,6 +13,7 @@ from dflock_integrations.client._async._connection import AsyncConnection, Async
 from dflock_integrations.client._async._runtime import AsyncSlots
 from dflock_integrations.client._timing import Deadline
 from dflock_integrations.errors import ServerUnavailable
+from dflock_integrations.metrics import NO_METRICS, Metrics
 from dflock_integrations.settings import ServerAddress
 
 # A connection idle this long (a part of the server's idle limit) may be closed by the
@@ -31,8 +32,10 @@ class AsyncPool:
         max_idle: int,
         max_connections: int,
         server_read_timeout_s: float,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.server = server
+        self._metrics = metrics
         self._open = opener
         self._max_idle = max_idle
         self._max_connections = max_connections
@@ -73,11 +76,13 @@ class AsyncPool:
             )
         self._open_count += 1
         try:
-            return await self._open(self.server, deadline)
+            conn = await self._open(self.server, deadline)
         except BaseException:
             self._open_count -= 1
             self._slots.give()
             raise
+        self._metrics.connections(str(self.server), 1)
+        return conn
 
     def checkin(self, conn: AsyncConnection) -> None:
         """Take back a connection whose requests are all answered or still in order."""
@@ -93,6 +98,7 @@ class AsyncPool:
             conn.pooled = False
             self._open_count -= 1
             self._slots.give()
+            self._metrics.connections(str(self.server), -1)
 
     def close(self) -> None:
         self._closed = True

@@ -98,6 +98,7 @@ class AsyncRouter:
                     answers = await conn.exchange_many(requests, kind, patience)
             except ServerUnavailable:
                 pool.discard(conn)
+                self._client._metrics.server_error(str(server), "unavailable")
                 if conn.reused and not retried_stale:
                     retried_stale = True
                     continue
@@ -117,6 +118,7 @@ class AsyncRouter:
             if answer.status == "error_not_leader" and self._cluster:
                 pool.checkin(conn)
                 if redirects >= MAX_REDIRECTS:
+                    self._client._metrics.server_error(str(server), "no_leader")
                     raise ServerUnavailable(
                         f"no dflockd leader found after {MAX_REDIRECTS} redirects; "
                         f"{server} answered {answer.status} {answer.leader or ''}".rstrip(),
@@ -130,6 +132,7 @@ class AsyncRouter:
                 continue
             if answer.status == "error_draining":
                 pool.discard(conn)  # the server closes it anyway
+                self._client._metrics.server_error(str(server), "draining")
                 if self._cluster and redirects < MAX_REDIRECTS:
                     redirects += 1
                     server = self._after(server)

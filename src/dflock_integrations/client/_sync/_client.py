@@ -73,6 +73,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
                     max_idle=settings.pool_max_idle,
                     max_connections=settings.pool_max_connections,
                     server_read_timeout_s=settings.server_read_timeout_s,
+                    metrics=self._metrics,
                 ),
             )
         return pool

@@ -56,6 +56,7 @@ class SyncLease(LeaseState):
             lease_ttl_s=lease_ttl_s,
         )
         self._client = client
+        self._metrics = client._metrics
         self._conn: SyncConnection | None = None
         self._pool: SyncPool | None = None
 
@@ -82,14 +83,23 @@ class SyncLease(LeaseState):
             )
         except TimeoutError:
             if cut is not None:
+                self._report_wait(sent_at, "timeout")
                 return False  # our own cut of a wait the protocol cannot express
+            self._report_wait(sent_at, "error")
+            self._metrics.server_error(self.server, "no_answer")
             raise no_answer(self.server, timeout + ANSWER_GRACE_S) from None
+        except DflockError:
+            self._report_wait(sent_at, "error")
+            raise
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         pool.checkin(conn)
         if isinstance(answer, protocol.TimedOut):
+            self._report_wait(sent_at, "timeout")
             return False
+        self._report_wait(sent_at, "error")
         raise self._refused(answer, conn.server)
 
     def enqueue(self) -> bool:
@@ -111,6 +121,7 @@ class SyncLease(LeaseState):
             raise no_answer(self.server, patience) from None
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         if isinstance(answer, protocol.Queued):
             self._conn, self._pool, self._queued = conn, pool, True
@@ -145,9 +156,11 @@ class SyncLease(LeaseState):
             raise
         if isinstance(answer, protocol.Granted):
             self._granted(conn, pool, answer, sent_at)
+            self._report_wait(sent_at, "granted")
             return True
         pool.checkin(conn)  # a wait that timed out leaves the queue on the server too
         if isinstance(answer, protocol.TimedOut):
+            self._report_wait(sent_at, "timeout")
             return False
         raise self._refused(answer, conn.server)
 
@@ -202,6 +215,7 @@ class SyncLease(LeaseState):
                 self._record_loss("the lease ran out before release")
                 pool.discard(conn)
                 raise self._lost_error()
+            self._report_hold("released")
             self._client._keeper.release(self, conn, pool, wait=wait)
         finally:
             self._clear()

@@ -15,6 +15,7 @@ from dflock_integrations.client._sync._connection import SyncConnection, SyncOpe
 from dflock_integrations.client._sync._runtime import SyncSlots
 from dflock_integrations.client._timing import Deadline
 from dflock_integrations.errors import ServerUnavailable
+from dflock_integrations.metrics import NO_METRICS, Metrics
 from dflock_integrations.settings import ServerAddress
 
 # A connection idle this long (a part of the server's idle limit) may be closed by the
@@ -33,8 +34,10 @@ class SyncPool:
         max_idle: int,
         max_connections: int,
         server_read_timeout_s: float,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.server = server
+        self._metrics = metrics
         self._open = opener
         self._max_idle = max_idle
         self._max_connections = max_connections
@@ -75,11 +78,13 @@ class SyncPool:
             )
         self._open_count += 1
         try:
-            return self._open(self.server, deadline)
+            conn = self._open(self.server, deadline)
         except BaseException:
             self._open_count -= 1
             self._slots.give()
             raise
+        self._metrics.connections(str(self.server), 1)
+        return conn
 
     def checkin(self, conn: SyncConnection) -> None:
         """Take back a connection whose requests are all answered or still in order."""
@@ -95,6 +100,7 @@ class SyncPool:
             conn.pooled = False
             self._open_count -= 1
             self._slots.give()
+            self._metrics.connections(str(self.server), -1)
 
     def close(self) -> None:
         self._closed = True
