@@ -116,6 +116,9 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         keeper = getattr(self, "_keeper", None)
         if keeper is not None:
             self._keeper = type(keeper)(self)
+        broker = getattr(self, "_broker", None)
+        if broker is not None:
+            self._broker = broker.after_fork()
         # A parent thread may have held this lock at the fork; the child's copy would
         # stay locked forever. The child is single-threaded here: a new one is safe.
         self._fencing.reset_lock()

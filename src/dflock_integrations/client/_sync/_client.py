@@ -16,8 +16,10 @@ from typing_extensions import Self
 
 from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._base import ClientBase
+from dflock_integrations.client._brokers import SyncBroker, sync_broker
+from dflock_integrations.client._dflockd_feed import NO_SIGNALS
 from dflock_integrations.client._failures import no_answer
-from dflock_integrations.client._signals import SyncSubscription, encode_payload
+from dflock_integrations.client._signals import ChannelNames, SyncSubscription, encode_payload
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._connection import SyncConnection, open_connection
 from dflock_integrations.client._sync._keeper import SyncKeeper
@@ -32,7 +34,7 @@ from dflock_integrations.errors import (
     SignalsUnsupported,
     refusal,
 )
-from dflock_integrations.keys import check_channel, check_key
+from dflock_integrations.keys import check_key
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
@@ -52,6 +54,9 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
         self._pools: dict[ServerAddress, SyncPool] = {}
         self._router = SyncRouter(self)
         self._keeper = SyncKeeper(self)
+        self._names = ChannelNames(self.settings.key_prefix)
+        # Where signals go: a broker (DFLOCK_SIGNALS_URL), or None for the dflockd servers.
+        self._broker: SyncBroker | None = sync_broker(self)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -90,6 +95,8 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
 
     def close(self) -> None:
         """Close idle connections and stop renewing. Held leases keep theirs until released."""
+        if self._broker is not None:
+            self._broker.close()
         self._keeper.close()
         for pool in self._pools.values():
             pool.close()
@@ -180,15 +187,19 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
     def _cluster(self) -> bool:
         return self.settings.topology == "cluster"
 
-    # -- signals (dflockd v1.11 to v1.16) ------------------------------------------------------
+    # -- signals: dflockd v1.11 to v1.16, or the broker of DFLOCK_SIGNALS_URL ---------------------
 
-    def emit(self, channel: str, payload: object) -> int:
-        """Send a signal; returns how many listeners it was delivered to.
+    def emit(self, channel: str, payload: object) -> int | None:
+        """Send a signal; returns how many listeners received it, or None where the
+        transport does not tell (NATS). Raises ServerUnavailable when the server or
+        broker cannot take it.
 
         `payload` is sent as is when it is a string, else as compact JSON.
         """
-        full = check_channel(self.settings.key_prefix + check_channel(channel))
+        full = self._names.channel(channel)
         body = encode_payload(payload)
+        if self._broker is not None:
+            return self._broker.emit(full, body)
         patience = self.settings.connect_timeout_s
         try:
             conn, pool, answer = self._router.exchange(
@@ -204,10 +215,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
         if isinstance(answer, protocol.Delivered):
             return answer.receivers
         if isinstance(answer, protocol.Refused) and answer.status == "error":
-            raise SignalsUnsupported(
-                f"dflockd at {conn.server} refused a signal; servers before v1.11 and "
-                "dflockd 2.x have no signals"
-            )
+            raise SignalsUnsupported(f"dflockd at {conn.server} refused a signal; {NO_SIGNALS}")
         raise refusal(getattr(answer, "status", "error"), key=full, server=conn.server)
 
     def listen(
@@ -217,9 +225,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
 
         Use as `async with client.listen("orders.>") as sub: async for sig in sub:`.
         """
-        full = check_channel(
-            self.settings.key_prefix + check_channel(pattern, pattern=True), pattern=True
-        )
+        full = self._names.pattern(pattern)
         if group is not None:
             check_key(group, what="listener group")
         return SyncSubscription(self, full, group=group, max_queue=max_queue)
