@@ -118,7 +118,10 @@ def _parse_one(text: str) -> tuple[str, int, tuple[str, ...]]:
         raise ValueError(f"{shown!r}: a NATS URL has no path; {EXPECTED}")
     if KINDS[scheme] == "redis" and path:
         if not path.isdigit():
-            raise ValueError(f"{shown!r}: the path must be a database number such as /0")
+            raise ValueError(
+                f"{shown!r}: the path must be a database number; expected "
+                "redis://[:pass@]host[:port][/db], such as redis://127.0.0.1:6379/0"
+            )
         db = int(path)
     secrets = [s for s in (url.password, url.username if url.password is None else None) if s]
     # The decoded forms too: a library may show either.

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from dflock_integrations.client._async._client import AsyncDflockClient
     from dflock_integrations.client._sync._client import SyncDflockClient
 
-# One limit on every transport (dflockd's signal line), so code moves between them.
-MAX_PAYLOAD_BYTES = 64 * 1024
-# A str this long cannot exceed MAX_PAYLOAD_BYTES in UTF-8 (4 bytes a character at most).
-_SURELY_SMALL_CHARS = MAX_PAYLOAD_BYTES // 4
+# One limit on every transport, dflockd's, so code moves between them: the line a
+# listener receives, `sig <channel> <payload>`, must be shorter than 64 KiB.
+MAX_LINE_BYTES = 64 * 1024
+_FRAMING_BYTES = len("sig  ")
 _CHANNEL_CACHE_SIZE = 4096
 
 
@@ -42,13 +42,19 @@ class Signal:
         return json.loads(self.payload)
 
 
-def encode_payload(payload: object) -> str:
+def payload_room(channel: str) -> int:
+    """The most payload bytes a signal on `channel` (prefix included) may carry."""
+    return MAX_LINE_BYTES - 1 - _FRAMING_BYTES - len(channel.encode("utf-8"))
+
+
+def encode_payload(payload: object, channel: str) -> str:
     """A payload as one protocol line: strings as they are, anything else as JSON."""
-    # The common case first, checked in a few C calls: a short one-line string.
-    # isprintable() is False for line ends; a printable string is blank only if all spaces.
+    # The common case first, in a few C calls: a one-line string too short to need
+    # counting bytes (4 at most a character). isprintable() is False for line ends, and
+    # a printable string is blank only if it is all spaces.
     if (
         type(payload) is str
-        and len(payload) <= _SURELY_SMALL_CHARS
+        and (len(payload) + len(channel)) * 4 < MAX_LINE_BYTES - _FRAMING_BYTES
         and payload.isprintable()
         and payload.strip(" ")
     ):
@@ -64,8 +70,13 @@ def encode_payload(payload: object) -> str:
             "signal payload must be one line; pass a dict or list to send it as JSON, "
             "which escapes newlines"
         )
-    if len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"signal payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+    size, room = len(text.encode("utf-8")), payload_room(channel)
+    if size > room:
+        raise ValueError(
+            f"signal payload of {size} bytes is too large: on {channel!r} at most {room} "
+            f"bytes fit (the channel, the payload and {_FRAMING_BYTES} bytes of framing "
+            f"must fit in one line shorter than {MAX_LINE_BYTES} bytes)"
+        )
     return text
 
 

@@ -195,7 +195,7 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore]):
         `payload` is sent as is when it is a string, else as compact JSON.
         """
         full = self._names.channel(channel)
-        body = encode_payload(payload)
+        body = encode_payload(payload, full)
         if self._broker is not None:
             return await self._broker.emit(full, body)
         patience = self.settings.connect_timeout_s

@@ -1,4 +1,5 @@
-"""Reconnecting with backoff, as every listener does after losing its transport."""
+"""Reconnecting with backoff, as every listener does after losing its transport, and
+stopping a listener's task for good."""
 
 from __future__ import annotations
 
@@ -25,3 +26,18 @@ async def reconnect(attempt: Callable[[], Awaitable[None]], what: str) -> None:
             log.debug("dflock: reconnecting to %s failed: %s", what, exc)
             continue
         return
+
+
+async def stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel `task` and wait until it has ended.
+
+    Cancelled again every 50 ms: redis-py can swallow a cancellation that arrives as
+    its own read timeout fires (it then reads on), and a listener must still stop.
+    """
+    if task is None:
+        return
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.05)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("dflock: a listener task ended with %r", task.exception())

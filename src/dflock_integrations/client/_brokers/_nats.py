@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from typing_extensions import Self
 
 from dflock_integrations._broker_url import BrokerUrl
-from dflock_integrations.client._brokers._backoff import reconnect
+from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription, Signal
 from dflock_integrations.errors import AuthenticationError, ServerUnavailable
 from dflock_integrations.settings import DflockSettings
@@ -130,7 +130,8 @@ class NatsBroker:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await nc.close()
-            if isinstance(exc, AuthorizationError):
+            # nats-py raises the server's -ERR as a plain Error during connect.
+            if isinstance(exc, AuthorizationError) or "Authorization Violation" in str(exc):
                 raise AuthenticationError(
                     f"NATS at {self.shown} refused the credentials of DFLOCK_SIGNALS_URL"
                 ) from None
@@ -243,10 +244,7 @@ class NatsBroker:
     async def aclose(self) -> None:
         self._closed = True
         task, self._reconnecting = self._reconnecting, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(task)
         nc, self._nc = self._nc, None
         self._hubs.clear()
         self._shared.clear()

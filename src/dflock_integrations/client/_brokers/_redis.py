@@ -31,7 +31,7 @@ from typing_extensions import Self
 
 from dflock_integrations._broker_url import BrokerUrl
 from dflock_integrations.client._brokers import _redis_lua as lua
-from dflock_integrations.client._brokers._backoff import reconnect
+from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription
 from dflock_integrations.errors import AuthenticationError, ServerError, ServerUnavailable
 from dflock_integrations.settings import DflockSettings
@@ -177,10 +177,7 @@ class RedisBroker:
 
     async def aclose(self) -> None:
         task, self._heartbeat = self._heartbeat, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(task)
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -260,10 +257,7 @@ class _PlainFeed:
 
     async def aclose(self) -> None:
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop(reader)
         await self._drop_pubsub()
 
 
@@ -327,10 +321,7 @@ class _GroupFeed:
 
     async def aclose(self) -> None:
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop(reader)
         if self._joined:
             self._joined = False
             with contextlib.suppress(Exception):

@@ -197,7 +197,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
         `payload` is sent as is when it is a string, else as compact JSON.
         """
         full = self._names.channel(channel)
-        body = encode_payload(payload)
+        body = encode_payload(payload, full)
         if self._broker is not None:
             return self._broker.emit(full, body)
         patience = self.settings.connect_timeout_s
