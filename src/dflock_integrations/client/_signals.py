@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # listener receives, `sig <channel> <payload>`, must be shorter than 64 KiB.
 MAX_LINE_BYTES = 64 * 1024
 _FRAMING_BYTES = len("sig  ")
+# A str this short fits whatever its channel (256 bytes at most, UTF-8 4 a character).
+SHORT_PAYLOAD_CHARS = (MAX_LINE_BYTES - 1 - _FRAMING_BYTES - 256) // 4
 _CHANNEL_CACHE_SIZE = 4096
 
 
@@ -89,15 +91,15 @@ class ChannelNames:
 
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
-        self._channels: dict[str, str] = {}
+        self.known: dict[str, str] = {}  # channel -> as sent, for a lookup without a call
 
     def channel(self, channel: str) -> str:
-        full = self._channels.get(channel)
+        full = self.known.get(channel)
         if full is None:
             full = check_channel(self._prefix + check_channel(channel))
-            if len(self._channels) >= _CHANNEL_CACHE_SIZE:
-                self._channels.clear()
-            self._channels[channel] = full
+            if len(self.known) >= _CHANNEL_CACHE_SIZE:
+                self.known.clear()
+            self.known[channel] = full
         return full
 
     def pattern(self, pattern: str) -> str:

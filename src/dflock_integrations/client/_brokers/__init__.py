@@ -11,6 +11,7 @@ imports nats-py, and a missing library is an ImportError naming the extra.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from typing_extensions import Self
@@ -24,8 +25,14 @@ if TYPE_CHECKING:
 class AsyncBroker(Protocol):
     shown: str  # the broker's URL without secrets, for logs and `Signal.server`
 
-    async def emit(self, channel: str, body: str) -> int | None:
-        """Publish; the number of receivers where the broker tells it, else None."""
+    def emit(self, channel: str, body: str) -> Awaitable[int | None]:
+        """Publish; the number of receivers where the broker tells it, else None.
+
+        The library's own awaitable where it can be (the hot path); whatever it raises
+        goes through `failure`."""
+
+    def failure(self, exc: Exception) -> Exception:
+        """The package's exception for one the broker's library raised."""
 
     def feed(self, subscription: AsyncSubscription) -> Feed:
         """What fills `subscription` from this broker."""
@@ -59,10 +66,21 @@ class SyncBroker:
 
     def emit(self, channel: str, body: str) -> int | None:
         keeper = self._client._keeper  # looked up each time: a fork replaces it
-        broker = keeper.async_twin()._broker
-        assert broker is not None, "the twin has the same settings"
-        receivers: int | None = keeper.portal().call(broker.emit(channel, body))
+        broker = self._twin_broker()
+
+        async def emit() -> int | None:
+            return await broker.emit(channel, body)
+
+        receivers: int | None = keeper.portal().call(emit())
         return receivers
+
+    def failure(self, exc: Exception) -> Exception:
+        return self._twin_broker().failure(exc)
+
+    def _twin_broker(self) -> AsyncBroker:
+        broker: AsyncBroker | None = self._client._keeper.async_twin()._broker
+        assert broker is not None, "the twin has the same settings"
+        return broker
 
     def after_fork(self) -> Self:
         return self

@@ -12,7 +12,8 @@ names (key prefix included) and other NATS clients can take part: `nats sub 'cel
 - NATS tells a publisher nothing about receivers: `emit` returns None.
 - nats-py's own reconnection is off. When the connection goes, listeners'
   subscriptions are made again on a new one, with backoff (`_backoff.py`); until
-  then `emit` raises ServerUnavailable, as it does while the broker is down.
+  then `emit` raises ServerUnavailable, as it does while the broker is down. (A
+  signal emitted in the moment before the loss is known is lost: at most once.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -30,7 +31,7 @@ from typing_extensions import Self
 from dflock_integrations._broker_url import BrokerUrl
 from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription, Signal
-from dflock_integrations.errors import AuthenticationError, ServerUnavailable
+from dflock_integrations.errors import AuthenticationError, DflockError, ServerUnavailable
 from dflock_integrations.settings import DflockSettings
 
 try:
@@ -69,20 +70,28 @@ class NatsBroker:
 
     # -- emitting -------------------------------------------------------------------------------
 
-    async def emit(self, channel: str, body: str) -> int | None:
+    def emit(self, channel: str, body: str) -> Awaitable[None]:
+        # nats-py's publish itself when connected: an emit is a buffer append, and a
+        # coroutine of ours around it would cost a third of that (failure() maps errors).
         nc = self._nc
-        if nc is None or not nc.is_connected:
-            nc = await self._connection()
-        try:
-            await nc.publish(channel, body.encode())
-        except MaxPayloadError:
-            raise ValueError(
-                f"signal payload of {len(body.encode())} bytes is more than NATS at "
-                f"{self.shown} accepts (its max_payload is {nc.max_payload})"
-            ) from None
-        except Exception as exc:
-            raise self._unavailable(exc) from None
-        return None
+        if nc is None:
+            return self._connect_and_publish(channel, body)
+        return nc.publish(channel, body.encode())
+
+    async def _connect_and_publish(self, channel: str, body: str) -> None:
+        nc = await self._connection()
+        await nc.publish(channel, body.encode())
+
+    def failure(self, exc: Exception) -> Exception:
+        if isinstance(exc, MaxPayloadError):
+            limit = self._nc.max_payload if self._nc is not None else "?"
+            return ValueError(
+                f"signal payload is more than NATS at {self.shown} accepts (its max_payload "
+                f"is {limit} bytes)"
+            )
+        if isinstance(exc, DflockError):
+            return exc
+        return self._unavailable(exc)
 
     # -- the connection -------------------------------------------------------------------------
 

@@ -33,7 +33,12 @@ from dflock_integrations._broker_url import BrokerUrl
 from dflock_integrations.client._brokers import _redis_lua as lua
 from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription
-from dflock_integrations.errors import AuthenticationError, ServerError, ServerUnavailable
+from dflock_integrations.errors import (
+    AuthenticationError,
+    DflockError,
+    ServerError,
+    ServerUnavailable,
+)
 from dflock_integrations.settings import DflockSettings
 
 try:
@@ -83,7 +88,7 @@ class RedisBroker:
             client_name="dflock-integrations",
             **options,
         )
-        self._emit = self._redis.register_script(lua.EMIT)
+        self._emit_sha = self._redis.register_script(lua.EMIT).sha
         self._refresh = self._redis.register_script(lua.REFRESH)
         self._join_group = self._redis.register_script(lua.JOIN_GROUP)
         self._leave_group = self._redis.register_script(lua.LEAVE_GROUP)
@@ -93,14 +98,20 @@ class RedisBroker:
     def __repr__(self) -> str:
         return f"<RedisBroker {self.shown}>"
 
-    async def emit(self, channel: str, body: str) -> int | None:
+    async def emit(self, channel: str, body: str) -> int:
+        # EVALSHA itself rather than redis-py's Script, which imports and checks for
+        # pipelines on every call; failure() maps errors. Lua numbers arrive as ints.
+        redis = self._redis
         try:
-            receivers = await self._emit(
-                keys=[lua.REGISTRY], args=[channel, body, STREAM_MAX_ENTRIES]
+            receivers: int = await redis.evalsha(
+                self._emit_sha, 1, lua.REGISTRY, channel, body, STREAM_MAX_ENTRIES
             )
-        except Exception as exc:
-            raise self.failure(exc) from None
-        return int(receivers)
+        except redis_errors.NoScriptError:  # a restarted Redis forgot it
+            self._emit_sha = await redis.script_load(lua.EMIT)
+            receivers = await redis.evalsha(
+                self._emit_sha, 1, lua.REGISTRY, channel, body, STREAM_MAX_ENTRIES
+            )
+        return receivers
 
     def feed(self, subscription: AsyncSubscription) -> Feed:
         if subscription.group is None:
@@ -109,6 +120,8 @@ class RedisBroker:
 
     def failure(self, exc: BaseException) -> Exception:
         """The package's exception for a redis-py one, without the URL's secrets."""
+        if isinstance(exc, DflockError):
+            return exc
         reason = self._url.scrub(str(exc) or type(exc).__name__)
         if isinstance(exc, redis_errors.AuthenticationError | redis_errors.AuthorizationError):
             return AuthenticationError(

@@ -19,7 +19,12 @@ from dflock_integrations.client._base import ClientBase
 from dflock_integrations.client._brokers import SyncBroker, sync_broker
 from dflock_integrations.client._dflockd_feed import NO_SIGNALS
 from dflock_integrations.client._failures import no_answer
-from dflock_integrations.client._signals import ChannelNames, SyncSubscription, encode_payload
+from dflock_integrations.client._signals import (
+    SHORT_PAYLOAD_CHARS,
+    ChannelNames,
+    SyncSubscription,
+    encode_payload,
+)
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._connection import SyncConnection, open_connection
 from dflock_integrations.client._sync._keeper import SyncKeeper
@@ -196,10 +201,24 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore]):
 
         `payload` is sent as is when it is a string, else as compact JSON.
         """
-        full = self._names.channel(channel)
-        body = encode_payload(payload, full)
-        if self._broker is not None:
-            return self._broker.emit(full, body)
+        full = self._names.known.get(channel) or self._names.channel(channel)
+        # A short one-line string is sent as is (see encode_payload), checked inline:
+        # over NATS an emit costs little more than this.
+        if (
+            type(payload) is str
+            and len(payload) <= SHORT_PAYLOAD_CHARS
+            and payload.isprintable()
+            and payload.strip(" ")
+        ):
+            body = payload
+        else:
+            body = encode_payload(payload, full)
+        broker = self._broker
+        if broker is not None:
+            try:
+                return broker.emit(full, body)
+            except Exception as exc:
+                raise broker.failure(exc) from None
         patience = self.settings.connect_timeout_s
         try:
             conn, pool, answer = self._router.exchange(
