@@ -254,3 +254,17 @@ async def test_secrets_in_the_url_appear_nowhere(kind, broker_process, dflock_se
     shown += [record.getMessage() for record in caplog.records]
     assert "***" in shown[1]
     assert not [text for text in shown if secret in text]
+
+
+@pytest.mark.parametrize("kind", brokers.KINDS)
+async def test_a_tls_url_never_talks_in_plain_text(kind, broker_process, dflock_settings):
+    secret = "tls-0nly"
+    broker = broker_process(kind, password=secret)
+    scheme = {"nats": "tls", "redis": "rediss"}[kind]
+    url = scheme + broker.url.removeprefix(kind)
+    async with AsyncDflockClient(dflock_settings.replace(signals_url=url)) as client:
+        with pytest.raises(ServerUnavailable) as refused:
+            await client.emit("a", "x")
+    assert secret not in str(refused.value)
+    if kind == "nats":
+        assert "does not require it" in str(refused.value)
