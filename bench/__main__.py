@@ -7,7 +7,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench import celery_bench, client_bench, fastapi_bench, server_bench
+from bench import celery_bench, client_bench, fastapi_bench, server_bench, signals_bench
 from bench._harness import machine
 from bench._plot import bar_chart
 
@@ -29,6 +29,8 @@ def main() -> int:
     fastapi = fastapi_bench.report()
     progress("Celery overhead ...")
     celery = celery_bench.report(progress)
+    progress("signals over NATS and Redis ...")
+    signals = signals_bench.report()
     bars = [(name, statistics.median(values) * 1e6) for name, values in cycles["asyncio"].items()]
     PLOT.parent.mkdir(exist_ok=True)
     PLOT.write_text(
@@ -41,7 +43,8 @@ def main() -> int:
             f"Measured {datetime.date.today()} on {machine()}. Reproduce everything on this "
             "page, plot included, with `./dev bench` (`python -m bench`). Each part also runs "
             "alone: `python -m bench.server_bench`, `python -m bench.client_bench`, "
-            "`python bench/fastapi_bench.py`, `python bench/celery_bench.py`.",
+            "`python bench/fastapi_bench.py`, `python bench/celery_bench.py`, "
+            "`python -m bench.signals_bench`.",
             "Figures move by 10-20 % between runs on this shared 2-core machine; ratios measured "
             "within one run, with interleaved rounds, are the stable part. The server runs in its "
             "own process and the load comes from another.",
@@ -49,6 +52,7 @@ def main() -> int:
             client_bench.render(cycles),
             fastapi,
             celery,
+            signals,
         ]
     )
     OUT.write_text(text + "\n", encoding="utf-8")

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Start the services the test suite uses, where nothing listens yet: Redis on
-# 127.0.0.1:6379 (Debian's redis-server, installed when missing and allowed).
+# Start the services the test suite uses, where nothing listens yet, bound to 127.0.0.1:
+#   Redis on 6379 (Debian's redis-server): the Celery tests' broker under CI, and a
+#     signal transport;
+#   NATS on 4222 (Debian's nats-server, JetStream on): a signal transport.
+# The binaries are installed when missing (and allowed) even where something already
+# listens: the tests start brokers of their own from them to stop and restart.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+have() { command -v "$1" >/dev/null || [[ -x "/usr/sbin/$1" ]]; }
 
 install() {
     if [[ $(id -u) -ne 0 ]]; then
@@ -22,8 +28,20 @@ wait_for() {
     return 1
 }
 
+have redis-server || install redis-server
+have nats-server || install nats-server
+PATH="$PATH:/usr/sbin"
+
 if ! listening 6379; then
-    command -v redis-server >/dev/null || install redis-server
     redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no >&2
     wait_for 6379 redis-server
+fi
+
+if ! listening 4222; then
+    store="${TMPDIR:-/tmp}/dflock-nats"
+    mkdir -p "$store"
+    # nats-server has no daemon mode: detached, its output in the store folder.
+    setsid nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$store" \
+        >"$store/nats-server.log" 2>&1 </dev/null &
+    wait_for 4222 nats-server
 fi

@@ -34,6 +34,8 @@ NAMES = {
     "AsyncSemaphore": "SyncSemaphore",
     "AsyncSubscription": "SyncSubscription",
     "AsyncDflockClient": "SyncDflockClient",
+    "AsyncBroker": "SyncBroker",
+    "async_broker": "sync_broker",
     "AsyncSlots": "SyncSlots",
     "AsyncMultiLock": "SyncMultiLock",
     "AsyncMultiLockHandle": "SyncMultiLockHandle",

@@ -153,9 +153,14 @@ def listen(ctx: click.Context, pattern: str, group: str | None, count: int | Non
 @connection_options
 @click.pass_context
 def emit(ctx: click.Context, channel: str, payload: str) -> None:
-    """Send PAYLOAD on CHANNEL and print how many listeners got it."""
+    """Send PAYLOAD on CHANNEL and print how many listeners got it (over NATS, which
+    does not tell, nothing is printed and stderr says so)."""
     with _client(ctx) as client:
-        click.echo(client.emit(channel, payload))
+        delivered = client.emit(channel, payload)
+    if delivered is None:
+        click.secho("sent; the broker does not tell how many listeners got it", err=True, dim=True)
+    else:
+        click.echo(delivered)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -57,7 +57,8 @@ async def story(client: AsyncDflockClient) -> None:
         delivered = await client.emit("reports.done.quarterly", {"rows": 1200})
         signal = await subscription.get(timeout_s=5)
         assert signal is not None
-        step(f"   emitted to {delivered} listener(s); received {signal.channel} {signal.payload}")
+        sent = "emitted" if delivered is None else f"emitted to {delivered} listener(s)"
+        step(f"   {sent}; received {signal.channel} {signal.payload}")
 
     step("4. Stats while one lock is held:")
     async with client.lock("nightly-backup"):

@@ -127,9 +127,10 @@ def check_channel(channel: str, *, pattern: bool = False) -> str:
     for index, token in enumerate(tokens):
         if not token:
             raise InvalidKeyError(f"{what} {channel!r} has an empty token between dots")
+        if not pattern and ("*" in token or ">" in token):
+            # As dflockd refuses them: a channel means the same on every transport.
+            raise InvalidKeyError(f"{what} {channel!r} may not contain wildcards (* or >)")
         if token in ("*", ">"):
-            if not pattern:
-                raise InvalidKeyError(f"{what} {channel!r} may not contain wildcards")
             if token == ">" and index != len(tokens) - 1:
                 raise InvalidKeyError(f"{what} {channel!r}: '>' must be the last token")
         elif ("*" in token or ">" in token) and pattern:

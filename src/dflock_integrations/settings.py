@@ -24,13 +24,15 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Self
 
+from dflock_integrations._broker_url import BrokerUrl, parse_broker_url
 from dflock_integrations._variables import check_variable_names, warn_about_unread_dotenv
 from dflock_integrations.errors import ConfigurationError, InvalidKeyError
 from dflock_integrations.keys import MAX_PREFIX_BYTES, check_channel
 
 DEFAULT_PORT = 6388
 ENV_PREFIX = "DFLOCK_"
-_SECRET_FIELDS = frozenset({"auth_token"})
+# Never echoed in an error: a signals URL may hold a password (its checks show it masked).
+_SECRET_FIELDS = frozenset({"auth_token", "signals_url"})
 
 
 class ServerAddress(NamedTuple):
@@ -147,6 +149,11 @@ class DflockSettings(BaseSettings):
         description="Lock metrics: prometheus (prometheus_client's default registry), "
         "otel (OpenTelemetry metrics and spans), or off.",
     )
+    signals_url: SecretStr | None = Field(
+        None,
+        description="Broker that carries signals: nats://, tls://, redis:// or rediss:// "
+        "(see signals.md); unset, the dflockd servers carry them.",
+    )
     fencing: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Fences from tokens: auto, when the server issues them (dflockd 2.1+); "
@@ -187,6 +194,15 @@ class DflockSettings(BaseSettings):
                 raise ValueError(f"would make every signal channel invalid: {exc}") from None
         return value
 
+    @field_validator("signals_url")
+    @classmethod
+    def _check_signals_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Blank means unset, as `DFLOCK_SIGNALS_URL=` in a .env file would say.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_broker_url(value.get_secret_value())
+        return value
+
     @field_validator("auth_token_file", "tls_ca_file", "tls_cert_file", "tls_key_file")
     @classmethod
     def _check_file(cls, value: Path | None) -> Path | None:
@@ -209,6 +225,12 @@ class DflockSettings(BaseSettings):
         if not changes:
             return self
         return type(self)(**{**self.model_dump(), **changes})
+
+    def broker_url(self) -> BrokerUrl | None:
+        """The broker that carries signals, or None for the dflockd servers themselves."""
+        if self.signals_url is None:
+            return None
+        return parse_broker_url(self.signals_url.get_secret_value())
 
     def token(self) -> str | None:
         """The auth token, from `auth_token` or read from `auth_token_file`."""

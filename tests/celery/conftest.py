@@ -108,15 +108,31 @@ class Worker:
 @pytest.fixture(scope="session")
 def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
     """A running worker, confirmed by a real round trip (the ping task) before any test."""
-    log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
+    worker = start_worker(
+        celery_app,
+        celery_conf,
+        tmp_path_factory.mktemp("celery-worker") / "worker.log",
+        {
+            "DFLOCK_SERVERS": dflock_server.address,
+            "DFLOCK_KEY_PREFIX": worker_prefix,
+            "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
+        },
+    )
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def start_worker(celery_app, conf: dict, log: Path, dflock_env: dict[str, str]) -> Worker:
+    """`celery worker` (prefork, 4 children) on `conf`'s queue with these DFLOCK_* variables,
+    returned once it answered the ping task."""
     env = {
-        **os.environ,
-        CONF_ENV: json.dumps(celery_conf),
+        **{k: v for k, v in os.environ.items() if not k.startswith("DFLOCK_")},
+        CONF_ENV: json.dumps(conf),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
-        "DFLOCK_SERVERS": dflock_server.address,
-        "DFLOCK_KEY_PREFIX": worker_prefix,
-        "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
         "DFLOCK_CONNECT_TIMEOUT_S": "2",
+        **dflock_env,
     }
     command = [
         sys.executable,
@@ -130,7 +146,7 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
         "--concurrency",
         "4",
         "-Q",
-        celery_conf["task_default_queue"],
+        conf["task_default_queue"],
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
@@ -150,15 +166,16 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
         )
     worker = Worker(process, log)
     try:
-        _wait_until_ready(worker, celery_app)
-        yield worker
-    finally:
+        _wait_until_ready(worker, celery_app, conf["task_default_queue"])
+    except BaseException:
         worker.stop()
+        raise
+    return worker
 
 
-def _wait_until_ready(worker: Worker, celery_app) -> None:
+def _wait_until_ready(worker: Worker, celery_app, queue: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    result = celery_app.ping.delay()
+    result = celery_app.ping.apply_async(queue=queue)
     while True:
         if worker.process.poll() is not None:
             pytest.fail(f"the celery worker exited at start:\n{worker.log_tail()}")

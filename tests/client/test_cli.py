@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+import brokers
+
 # Every test here runs against the oldest and the newest dflockd generation.
 pytestmark = pytest.mark.dflock_compat("1.10", "2.1")
 
@@ -68,6 +70,48 @@ def test_emit_and_listen(dflock_client, env):
         assert listener.returncode == 0
     finally:
         listener.kill()
+
+
+@pytest.mark.dflock_compat("2.1")
+def test_emit_and_listen_through_a_broker(env, broker_url):
+    """dflockd 2.1 has no signals: DFLOCK_SIGNALS_URL carries them."""
+    env = {
+        **env,
+        "DFLOCK_SIGNALS_URL": broker_url,
+        "DFLOCK_KEY_PREFIX": f"r{brokers.RUN}.{env['DFLOCK_KEY_PREFIX']}",
+    }
+    listener = subprocess.Popen(
+        [*DFLOCK, "listen", "cli.>", "--count", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening" in listener.stderr.readline()
+        sent = dflock("emit", "cli.hello", "world", env=env)
+        assert sent.returncode == 0, sent.stderr
+        if broker_url.startswith("nats"):  # NATS does not tell a publisher who got it
+            assert sent.stdout == ""
+            assert "does not tell how many listeners" in sent.stderr
+        else:
+            assert sent.stdout.strip() == "1", sent.stderr
+        out, _ = listener.communicate(timeout=10)
+        assert out.strip() == "cli.hello world"
+        assert listener.returncode == 0
+    finally:
+        listener.kill()
+
+
+@pytest.mark.dflock_compat("2.1")
+@pytest.mark.parametrize("kind", ["nats", "redis"])
+def test_an_unreachable_broker_exits_69_and_a_bad_url_78(env, kind):
+    down = dflock("emit", "a", "x", env={**env, "DFLOCK_SIGNALS_URL": f"{kind}://127.0.0.1:1"})
+    assert down.returncode == 69
+    assert "unreachable" in down.stderr
+    bad = dflock("emit", "a", "x", env={**env, "DFLOCK_SIGNALS_URL": f"{kind}:/nohost"})
+    assert bad.returncode == 78
+    assert "DFLOCK_SIGNALS_URL" in bad.stderr
 
 
 def test_run_passes_exit_code_and_releases(dflock_client, env):

@@ -101,7 +101,7 @@ def test_a_misspelled_variable_in_the_named_dotenv_file_is_an_error_too(tmp_path
     "name",
     [
         "DFLOCK_PYTHON",
-        "DFLOCK_SIGNALS_URL",
+        "DFLOCK_VENV",  # ./dev's own
         "DFLOCK_CLUSTER",
         "DFLOCK_BUILD_NUMBER",  # resembles no setting: someone else's
         "DFLOCKD_PORT",  # the server's variables, another prefix

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 from dflock_integrations.django import get_client, get_settings, lock, semaphore
 
+import brokers
 from helpers import eventually_sync
 
 
@@ -158,6 +159,32 @@ def test_listen_prints_signals_until_count(dflock_site, as_json):
     else:
         assert lines == ["jobs.done.a first", 'jobs.done.b {"n":2}']
     assert "listening on 'jobs.>'" in err.getvalue()
+
+
+@pytest.mark.dflock_compat("2.1")
+def test_emit_and_listen_through_a_broker(settings, dflock_site, broker_url):
+    """dflockd 2.1 has no signals; DFLOCK["SIGNALS_URL"] puts them on NATS or Redis."""
+    prefix = f"r{brokers.RUN}.{dflock_site['KEY_PREFIX']}"
+    settings.DFLOCK = {**dflock_site, "SIGNALS_URL": broker_url, "KEY_PREFIX": prefix}
+    out, err = io.StringIO(), io.StringIO()
+    options = {"count": 2, "stdout": out, "stderr": err}
+    listener = threading.Thread(
+        target=call_command, args=("dflock_listen", "jobs.>"), kwargs=options, daemon=True
+    )
+    listener.start()
+    eventually_sync(lambda: "listening on" in err.getvalue(), what="the listener to subscribe")
+    sent, note = run("dflock_emit", "jobs.done.a", "first")
+    if broker_url.startswith("nats"):  # NATS does not tell a publisher who got it
+        assert (sent, note.strip()) == (
+            "",
+            "sent; the broker does not tell how many listeners got it",
+        )
+    else:
+        assert sent.strip() == "1"
+    run("dflock_emit", "jobs.done.b", '{"n": 2}')
+    listener.join(timeout=10)
+    assert not listener.is_alive()
+    assert out.getvalue().splitlines() == ["jobs.done.a first", 'jobs.done.b {"n": 2}']
 
 
 def test_listen_rejects_a_bad_pattern():

@@ -16,6 +16,8 @@ import time
 import pytest
 from examples_support import EXAMPLES, ROOT, stack
 
+import brokers
+
 DEMO = EXAMPLES / "demo.py"
 DEMO_TIMEOUT_S = 90
 LINE_TIMEOUT_S = 30  # the longest gap between two lines of a demo that still works
@@ -88,6 +90,27 @@ def test_demo_tells_the_story_and_exits_0():
     # The worker and the web app, each in a process group of its own, left nothing.
     worker, web = (int(g) for g in re.findall(r"pid \d+ \(process group (\d+)\)", out))
     assert worker != web
+    assert_groups_empty(out)
+
+
+@pytest.mark.parametrize("kind", brokers.KINDS)
+def test_the_story_on_a_server_without_signals_with_a_broker(kind):
+    """dflockd 2.1 has no signals: the outcomes travel through NATS or Redis instead."""
+    url = brokers.shared_url(kind)
+    options = ["--compat", "2.1", "--signals-url", url, "--key-prefix", f"r{brokers.RUN}.demo."]
+    run = subprocess.run(
+        [sys.executable, str(DEMO), *options],
+        cwd=ROOT,
+        env=demo_env(),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+    )
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr
+    assert "as dflockd 2.1" in out
+    assert f"the web app listens to celery.> on {url}" in out
+    assert out.count("SSE outcome: succeeded") == 4, out
     assert_groups_empty(out)
 
 

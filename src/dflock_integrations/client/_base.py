@@ -46,7 +46,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
             overrides = {k: v for k, v in overrides.items() if k != "metrics"}
         self.settings = resolve_settings(settings, overrides)
         self._metrics = metrics_for(given if isinstance(given, Metrics) else self.settings.metrics)
-        self._names = Names()
+        self._metric_names = Names()
         self._token = self.settings.token()
         self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
         # (key, owner) -> [the grant, entries]: who holds which reentrant lock how deep.
@@ -219,7 +219,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         """Give a handle its metric name: bounded, computed only when metrics are on."""
         if self._metrics.enabled:
             target = getattr(handle, "_lock", handle)  # a reentrant lock: its inner lock
-            target.metric_name = self._names.of(key, label)
+            target.metric_name = self._metric_names.of(key, label)
 
     def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:
         if acquire_timeout_s is None and lease_ttl_s is None:
@@ -234,6 +234,9 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         keeper = getattr(self, "_keeper", None)
         if keeper is not None:
             self._keeper = type(keeper)(self)
+        broker = getattr(self, "_broker", None)
+        if broker is not None:
+            self._broker = broker.after_fork()
         # A parent thread may have held this lock at the fork; the child's copy would
         # stay locked forever. The child is single-threaded here: a new one is safe.
         self._fencing.reset_lock()

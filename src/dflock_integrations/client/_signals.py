@@ -1,54 +1,66 @@
-"""Signal payloads and `AsyncSubscription`, a listener on every server.
+"""Signals: payloads, channels, and the subscriptions that hand them to the application.
 
-A listening connection carries two kinds of lines: answers to our own requests and
-`sig` lines the server pushes at any time; the connection's dispatcher routes them
-apart (pushes into the subscription's queue). The connection is pinged before the
-server's idle limit, and re-opened and re-subscribed when it fails; signals sent
-while it was down are not delivered.
+`AsyncSubscription` is the same on every transport: a bounded queue that keeps the
+newest signals (`max_queue`, `dropped`), a `reconnects` count, and a feed that
+fills it. The feed is the transport's: `_dflockd_feed.py` (a listening connection
+per dflockd server) or a broker's (`_brokers/`, chosen by DFLOCK_SIGNALS_URL).
+`SyncSubscription` runs one on the sync client's loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import Self
 
-from dflock_integrations import _protocol as protocol
-from dflock_integrations.client._async._connection import AsyncConnection, open_connection
-from dflock_integrations.client._timing import Deadline
-from dflock_integrations.errors import SignalsUnsupported
-from dflock_integrations.settings import ServerAddress
+from dflock_integrations.client._dflockd_feed import DflockdFeed
+from dflock_integrations.keys import check_channel
 
 if TYPE_CHECKING:
     from dflock_integrations.client._async._client import AsyncDflockClient
     from dflock_integrations.client._sync._client import SyncDflockClient
 
-log = logging.getLogger("dflock_integrations")
-
-MAX_PAYLOAD_BYTES = 64 * 1024
-REQUEST_TIMEOUT_S = 5.0
-RECONNECT_MAX_DELAY_S = 2.0
+# One limit on every transport, dflockd's, so code moves between them: the line a
+# listener receives, `sig <channel> <payload>`, must be shorter than 64 KiB.
+MAX_LINE_BYTES = 64 * 1024
+_FRAMING_BYTES = len("sig  ")
+# A str this short fits whatever its channel (256 bytes at most, UTF-8 4 a character).
+SHORT_PAYLOAD_CHARS = (MAX_LINE_BYTES - 1 - _FRAMING_BYTES - 256) // 4
+_CHANNEL_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
     channel: str  # without the key prefix
     payload: str
-    server: str
+    server: str  # the dflockd server, or the broker's URL without its secrets
 
     def json(self) -> Any:
         """The payload parsed as JSON."""
         return json.loads(self.payload)
 
 
-def encode_payload(payload: object) -> str:
+def payload_room(channel: str) -> int:
+    """The most payload bytes a signal on `channel` (prefix included) may carry."""
+    return MAX_LINE_BYTES - 1 - _FRAMING_BYTES - len(channel.encode("utf-8"))
+
+
+def encode_payload(payload: object, channel: str) -> str:
     """A payload as one protocol line: strings as they are, anything else as JSON."""
+    # The common case first, in a few C calls: a one-line string too short to need
+    # counting bytes (4 at most a character). isprintable() is False for line ends, and
+    # a printable string is blank only if it is all spaces.
+    if (
+        type(payload) is str
+        and (len(payload) + len(channel)) * 4 < MAX_LINE_BYTES - _FRAMING_BYTES
+        and payload.isprintable()
+        and payload.strip(" ")
+    ):
+        return payload
     if isinstance(payload, str):
         text = payload
     else:
@@ -60,13 +72,57 @@ def encode_payload(payload: object) -> str:
             "signal payload must be one line; pass a dict or list to send it as JSON, "
             "which escapes newlines"
         )
-    if len(text.encode("utf-8")) > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"signal payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+    size, room = len(text.encode("utf-8")), payload_room(channel)
+    if size > room:
+        raise ValueError(
+            f"signal payload of {size} bytes is too large: on {channel!r} at most {room} "
+            f"bytes fit (the channel, the payload and {_FRAMING_BYTES} bytes of framing "
+            f"must fit in one line shorter than {MAX_LINE_BYTES} bytes)"
+        )
     return text
 
 
+class ChannelNames:
+    """Channels and patterns as sent: the key prefix first, checked once per name.
+
+    An application emits on a handful of channels, so a checked name is remembered
+    (up to a few thousand) and an emit costs a dict lookup, not a parse.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self.known: dict[str, str] = {}  # channel -> as sent, for a lookup without a call
+
+    def channel(self, channel: str) -> str:
+        full = self.known.get(channel)
+        if full is None:
+            full = check_channel(self._prefix + check_channel(channel))
+            if len(self.known) >= _CHANNEL_CACHE_SIZE:
+                self.known.clear()
+            self.known[channel] = full
+        return full
+
+    def pattern(self, pattern: str) -> str:
+        return check_channel(self._prefix + check_channel(pattern, pattern=True), pattern=True)
+
+    def strip(self, channel: str) -> str:
+        """A channel as received, without the prefix."""
+        prefix = self._prefix
+        return channel[len(prefix) :] if prefix and channel.startswith(prefix) else channel
+
+
+class Feed(Protocol):
+    """What fills a subscription: a transport's subscription to its pattern."""
+
+    async def open(self) -> None:
+        """Subscribed once this returns (a signal emitted from now on arrives), or raise."""
+
+    async def aclose(self) -> None:
+        """Unsubscribe and stop reconnecting."""
+
+
 class AsyncSubscription:
-    """Signals matching one pattern, from every server, as an async iterator."""
+    """Signals matching one pattern, from every server or the broker, as an async iterator."""
 
     def __init__(
         self, client: AsyncDflockClient, pattern: str, *, group: str | None, max_queue: int
@@ -74,25 +130,25 @@ class AsyncSubscription:
         self.pattern = pattern  # as sent: with the key prefix
         self.group = group
         self.dropped = 0  # signals discarded because the queue was full
-        self.reconnects = 0
+        self.reconnects = 0  # times the transport was lost and subscribed to again
         self._client = client
+        self._names = client._names
         self._queue: asyncio.Queue[Signal] = asyncio.Queue(maxsize=max_queue)
-        self._links = [_Link(self, server) for server in client.settings.servers]
+        broker = client._broker
+        self._feed: Feed = DflockdFeed(client, self) if broker is None else broker.feed(self)
         self._started = False
         self._closed = False
 
     async def start(self) -> Self:
-        """Subscribe on every server; raises if any of them cannot or will not."""
+        """Subscribe; raises (ServerUnavailable, SignalsUnsupported) if that cannot be done."""
         if self._started:
             return self
         self._started = True
         try:
-            await asyncio.gather(*(link.open() for link in self._links))
+            await self._feed.open()
         except BaseException:
             await self.aclose()
             raise
-        for link in self._links:
-            link.supervise()
         return self
 
     async def get(self, timeout_s: float | None = None) -> Signal | None:
@@ -113,9 +169,9 @@ class AsyncSubscription:
         return await self._queue.get()
 
     async def aclose(self) -> None:
-        """Close every listening connection; the servers drop the subscription with it."""
+        """Unsubscribe: close the listening connections, or leave the broker's subject."""
         self._closed = True
-        await asyncio.gather(*(link.close() for link in self._links))
+        await self._feed.aclose()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -128,105 +184,17 @@ class AsyncSubscription:
     ) -> None:
         await self.aclose()
 
-    def _deliver(self, push: protocol.Push, server: ServerAddress) -> None:
-        prefix = self._client.settings.key_prefix
-        channel = push.channel[len(prefix) :] if push.channel.startswith(prefix) else push.channel
-        signal = Signal(channel, push.payload, str(server))
-        if self._queue.full():
+    def _deliver(self, channel: str, payload: str, source: str) -> None:
+        """A signal as received: `channel` with the prefix, `source` where it came from."""
+        self._push(Signal(self._names.strip(channel), payload, source))
+
+    def _push(self, signal: Signal) -> None:
+        queue = self._queue
+        if queue.full():
             # Keep the newest: a consumer that fell behind wants the current state.
-            self._queue.get_nowait()
+            queue.get_nowait()
             self.dropped += 1
-        self._queue.put_nowait(signal)
-
-
-class _Link:
-    """The subscription's connection to one server."""
-
-    def __init__(self, subscription: AsyncSubscription, server: ServerAddress) -> None:
-        self._sub = subscription
-        self._server = server
-        self._conn: AsyncConnection | None = None
-        self._gone: asyncio.Event | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-
-    async def open(self) -> None:
-        """Connect and subscribe; pushes are routed from the first byte."""
-        client = self._sub._client
-        settings = client.settings
-        gone = asyncio.Event()
-        conn = await open_connection(
-            self._server,
-            tls=client._tls,
-            token=client._token,
-            connect_timeout_s=settings.connect_timeout_s,
-            deadline=Deadline(settings.connect_timeout_s),
-            on_push=lambda push: self._sub._deliver(push, self._server),
-        )
-        conn.on_close = lambda error: gone.set()
-        try:
-            answer = await conn.exchange(
-                protocol.listen(self._sub.pattern, self._sub.group),
-                protocol.DONE,
-                REQUEST_TIMEOUT_S,
-            )
-        except BaseException:
-            conn.close()
-            raise
-        if not isinstance(answer, protocol.Done):
-            conn.close()
-            raise SignalsUnsupported(
-                f"dflockd at {self._server} refused to listen to {self._sub.pattern!r} "
-                f"({answer}): servers before v1.11 and dflockd 2.x have no signals, and a "
-                "server may cap subscriptions per connection"
-            )
-        self._conn, self._gone = conn, gone
-
-    def supervise(self) -> None:
-        self._supervisor = asyncio.ensure_future(self._supervise())
-
-    async def _supervise(self) -> None:
-        delay = 0.05
-        idle_s = self._sub._client.settings.server_read_timeout_s
-        while True:
-            await self._keep_alive(idle_s)
-            while True:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_DELAY_S)
-                try:
-                    await self.open()
-                except Exception as exc:
-                    log.debug("dflock listener reconnect to %s failed: %s", self._server, exc)
-                    continue
-                self._sub.reconnects += 1
-                delay = 0.05
-                break
-
-    async def _keep_alive(self, idle_s: float) -> None:
-        """Ping before the server's idle limit until the connection goes."""
-        conn, gone = self._conn, self._gone
-        assert conn is not None and gone is not None
-        while not conn.closed:
-            try:
-                await asyncio.wait_for(gone.wait(), idle_s * 0.3)
-            except asyncio.TimeoutError:
-                pass
-            else:
-                break
-            try:
-                # Before v1.14 `ping` is an unknown request: its `error` keeps the line alive too.
-                await conn.exchange(protocol.PING, protocol.DONE, REQUEST_TIMEOUT_S)
-            except Exception:
-                conn.close()
-        log.warning("dflock listener: the connection to %s closed; reconnecting", self._server)
-
-    async def close(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        queue.put_nowait(signal)
 
 
 class SyncSubscription:

@@ -60,11 +60,12 @@ def asemaphore(
     )
 
 
-def emit(channel: str, payload: object) -> int:
-    """Send a signal (a string as is, anything else as JSON); returns how many got it."""
+def emit(channel: str, payload: object) -> int | None:
+    """Send a signal (a string as is, anything else as JSON); returns how many got it,
+    or None where the transport does not tell (NATS)."""
     return get_client().emit(channel, payload)
 
 
-async def aemit(channel: str, payload: object) -> int:
+async def aemit(channel: str, payload: object) -> int | None:
     """The async twin of `emit()`."""
     return await get_async_client().emit(channel, payload)

@@ -16,9 +16,16 @@ from typing_extensions import Self
 
 from dflock_integrations import _protocol as protocol
 from dflock_integrations.client._base import ClientBase
+from dflock_integrations.client._brokers import SyncBroker, sync_broker
+from dflock_integrations.client._dflockd_feed import NO_SIGNALS
 from dflock_integrations.client._failures import no_answer
 from dflock_integrations.client._ratelimit import SyncRateLimiter
-from dflock_integrations.client._signals import SyncSubscription, encode_payload
+from dflock_integrations.client._signals import (
+    SHORT_PAYLOAD_CHARS,
+    ChannelNames,
+    SyncSubscription,
+    encode_payload,
+)
 from dflock_integrations.client._stats import Stats
 from dflock_integrations.client._sync._connection import SyncConnection, open_connection
 from dflock_integrations.client._sync._keeper import SyncKeeper
@@ -35,7 +42,7 @@ from dflock_integrations.errors import (
     SignalsUnsupported,
     refusal,
 )
-from dflock_integrations.keys import check_channel, check_key
+from dflock_integrations.keys import check_key
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 
@@ -58,6 +65,9 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
         self._pools: dict[ServerAddress, SyncPool] = {}
         self._router = SyncRouter(self)
         self._keeper = SyncKeeper(self)
+        self._names = ChannelNames(self.settings.key_prefix)
+        # Where signals go: a broker (DFLOCK_SIGNALS_URL), or None for the dflockd servers.
+        self._broker: SyncBroker | None = sync_broker(self)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -97,6 +107,8 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
 
     def close(self) -> None:
         """Close idle connections and stop renewing. Held leases keep theirs until released."""
+        if self._broker is not None:
+            self._broker.close()
         self._keeper.close()
         for pool in self._pools.values():
             pool.close()
@@ -187,15 +199,33 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
     def _cluster(self) -> bool:
         return self.settings.topology == "cluster"
 
-    # -- signals (dflockd v1.11 to v1.16) ------------------------------------------------------
+    # -- signals: dflockd v1.11 to v1.16, or the broker of DFLOCK_SIGNALS_URL ---------------------
 
-    def emit(self, channel: str, payload: object) -> int:
-        """Send a signal; returns how many listeners it was delivered to.
+    def emit(self, channel: str, payload: object) -> int | None:
+        """Send a signal; returns how many listeners received it, or None where the
+        transport does not tell (NATS). Raises ServerUnavailable when the server or
+        broker cannot take it.
 
         `payload` is sent as is when it is a string, else as compact JSON.
         """
-        full = check_channel(self.settings.key_prefix + check_channel(channel))
-        body = encode_payload(payload)
+        full = self._names.known.get(channel) or self._names.channel(channel)
+        # A short one-line string is sent as is (see encode_payload), checked inline:
+        # over NATS an emit costs little more than this.
+        if (
+            type(payload) is str
+            and len(payload) <= SHORT_PAYLOAD_CHARS
+            and payload.isprintable()
+            and payload.strip(" ")
+        ):
+            body = payload
+        else:
+            body = encode_payload(payload, full)
+        broker = self._broker
+        if broker is not None:
+            try:
+                return broker.emit(full, body)
+            except Exception as exc:
+                raise broker.failure(exc) from None
         patience = self.settings.connect_timeout_s
         try:
             conn, pool, answer = self._router.exchange(
@@ -211,10 +241,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
         if isinstance(answer, protocol.Delivered):
             return answer.receivers
         if isinstance(answer, protocol.Refused) and answer.status == "error":
-            raise SignalsUnsupported(
-                f"dflockd at {conn.server} refused a signal; servers before v1.11 and "
-                "dflockd 2.x have no signals"
-            )
+            raise SignalsUnsupported(f"dflockd at {conn.server} refused a signal; {NO_SIGNALS}")
         raise refusal(getattr(answer, "status", "error"), key=full, server=conn.server)
 
     def listen(
@@ -224,9 +251,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
 
         Use as `async with client.listen("orders.>") as sub: async for sig in sub:`.
         """
-        full = check_channel(
-            self.settings.key_prefix + check_channel(pattern, pattern=True), pattern=True
-        )
+        full = self._names.pattern(pattern)
         if group is not None:
             check_key(group, what="listener group")
         return SyncSubscription(self, full, group=group, max_queue=max_queue)

@@ -1,4 +1,5 @@
-"""`manage.py dflock_emit CHANNEL PAYLOAD`: send a signal, print how many got it."""
+"""`manage.py dflock_emit CHANNEL PAYLOAD`: send a signal, print how many got it
+(nothing on stdout where the transport does not tell: NATS)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,7 @@ class Command(BaseCommand):
             delivered = client.emit(options["channel"], options["payload"])
         except (DflockError, ValueError) as exc:
             raise command_error(exc) from None
-        self.stdout.write(str(delivered))
+        if delivered is None:  # NATS does not tell a publisher who got it
+            self.stderr.write("sent; the broker does not tell how many listeners got it")
+        else:
+            self.stdout.write(str(delivered))
