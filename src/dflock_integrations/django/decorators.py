@@ -16,19 +16,24 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from dflock_integrations.django._guard import Guard, Responder, json_response
+from dflock_integrations._http.hold import Hold
+from dflock_integrations.django import _holding
+from dflock_integrations.django._holding import Responder, json_response
 from dflock_integrations.keys import KeyTemplate
 
 V = TypeVar("V", bound=Callable[..., Any])
 
 # The attribute a decorated view carries, read by the URL system check (dflock.E004).
-GUARD_ATTRIBUTE = "dflock_guard"
+HOLD_ATTRIBUTE = "dflock_hold"
 
 
 @dataclass(frozen=True, slots=True)
-class GuardedView:
+class HeldView:
+    """What a decorated view holds, and how it answers a refusal."""
+
     template: KeyTemplate
-    guard: Guard
+    hold: Hold
+    respond: Responder
 
 
 def dflock_lock(
@@ -44,15 +49,10 @@ def dflock_lock(
     `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Timeouts
     default to `DFLOCK["ACQUIRE_TIMEOUT_S"]` and `DFLOCK["LEASE_TTL_S"]`.
     """
-    return _decorator(
-        KeyTemplate(key),
-        Guard(
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry_after_s=retry_after_s,
-            respond=respond,
-        ),
+    hold = Hold.checked(
+        acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, retry_after_s=retry_after_s
     )
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
 def dflock_semaphore(
@@ -68,19 +68,18 @@ def dflock_semaphore(
 
     Every user of a key must agree on `limit`.
     """
-    return _decorator(
-        KeyTemplate(key),
-        Guard(
-            limit=limit,
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry_after_s=retry_after_s,
-            respond=respond,
-        ),
+    hold = Hold.checked(
+        limit=limit,
+        acquire_timeout_s=acquire_timeout_s,
+        lease_ttl_s=lease_ttl_s,
+        retry_after_s=retry_after_s,
     )
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
-def _decorator(template: KeyTemplate, guard: Guard) -> Callable[[V], V]:
+def _decorator(held: HeldView) -> Callable[[V], V]:
+    template, hold, respond = held.template, held.hold, held.respond
+
     def decorate(view: V) -> V:
         wrapper: Callable[..., Any]
         if iscoroutinefunction(view):
@@ -89,26 +88,22 @@ def _decorator(template: KeyTemplate, guard: Guard) -> Callable[[V], V]:
             async def async_wrapper(
                 request: HttpRequest, *args: Any, **kwargs: Any
             ) -> HttpResponseBase:
-                return await guard.arun(
-                    request,
-                    template.render(kwargs),
-                    functools.partial(async_view, request, *args, **kwargs),
-                )
+                key = template.render(kwargs)
+                call = functools.partial(async_view, request, *args, **kwargs)
+                return await _holding.arun(hold, request, key, call, respond)
 
             wrapper = async_wrapper
         else:
             sync_view = cast(Callable[..., HttpResponseBase], view)
 
             def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                return guard.run(
-                    request,
-                    template.render(kwargs),
-                    functools.partial(sync_view, request, *args, **kwargs),
-                )
+                key = template.render(kwargs)
+                call = functools.partial(sync_view, request, *args, **kwargs)
+                return _holding.run(hold, request, key, call, respond)
 
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, view)
-        setattr(wrapper, GUARD_ATTRIBUTE, GuardedView(template, guard))
+        setattr(wrapper, HOLD_ATTRIBUTE, held)
         return cast(V, wrapper)
 
     return decorate

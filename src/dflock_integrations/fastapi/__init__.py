@@ -37,6 +37,7 @@ from dflock_integrations.fastapi._dependencies import (
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
 from dflock_integrations.starlette import (
     DflockMiddleware,
+    HttpAnswer,
     Rule,
     SignalStreamResponse,
     channel_event,
@@ -51,6 +52,7 @@ __all__ = [
     "DflockHTTPException",
     "DflockMiddleware",
     "HeldLease",
+    "HttpAnswer",
     "KeySource",
     "LeaseDependency",
     "Rule",

@@ -24,8 +24,11 @@ endpoint's parameters and shows them in the OpenAPI schema. Declaring every fiel
 would have FastAPI check again what it checks for the endpoint already, at about
 12 µs a field, more than the rest of this dependency.
 
-A dflock failure becomes its HTTP answer (423, 429, 503...) with or without exception
-handlers installed; see `_answers.py`.
+The lease is taken and released by the HTTP layer's one hold path
+(`dflock_integrations._http.hold`); a request that has to queue receives its body
+meanwhile to notice its client leaving (`_queued.py`). A dflock failure becomes its
+HTTP answer (423, 429, 503...) with or without exception handlers installed; see
+`_answers.py`.
 """
 
 from __future__ import annotations
@@ -38,15 +41,15 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
-from dflock_integrations.client import AsyncDflockClient, AsyncLease
+from dflock_integrations._http import hold
+from dflock_integrations._http.hold import Hold
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
-from dflock_integrations.fastapi._queued import left, wait_for_grant
+from dflock_integrations.fastapi._queued import left, take
 from dflock_integrations.keys import KeyTemplate, check_key
-from dflock_integrations.options import check_lease_options, seconds
-from dflock_integrations.starlette._state import client_in, locking_enabled
-from dflock_integrations.starlette._waiting import release
+from dflock_integrations.starlette import get_dflock_client as app_client
+from dflock_integrations.starlette import locking_enabled
 
 KeySource = str | Callable[[Request], str | Awaitable[str]]
 
@@ -77,11 +80,12 @@ class LeaseDependency:
         types: Mapping[str, Any] | None = None,
         retry_after_s: float | None = None,
     ) -> None:
-        check_lease_options(
-            limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
+        self.hold = Hold.checked(
+            limit=limit,
+            acquire_timeout_s=acquire_timeout_s,
+            lease_ttl_s=lease_ttl_s,
+            retry_after_s=retry_after_s,
         )
-        if retry_after_s is not None:
-            seconds(retry_after_s, "retry_after_s")
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -104,10 +108,10 @@ class LeaseDependency:
         self.limit = limit
         self.acquire_timeout_s = acquire_timeout_s
         self.lease_ttl_s = lease_ttl_s
+        self.retry_after_s = retry_after_s
         self.enabled = enabled
         self.hold_for_stream = hold_for_stream
         self.watch_disconnect = watch_disconnect
-        self.retry_after_s = retry_after_s
         # The exit stack the release goes on: the endpoint's, or the whole request's.
         self._stack = "fastapi_inner_astack" if hold_for_stream else "fastapi_function_astack"
         keyword = inspect.Parameter.KEYWORD_ONLY
@@ -139,17 +143,18 @@ class LeaseDependency:
                 "its lease; dflock_integrations.fastapi needs FastAPI >= 0.121"
             )
         try:
-            handle = self.handle(client_in(scope), key)
-            granted = await handle.enqueue() or await wait_for_grant(
-                handle, request, watch_disconnect=self.watch_disconnect
+            lease = await take(
+                self.hold.lease(app_client(request), key),
+                request,
+                watch_disconnect=self.watch_disconnect,
             )
         except DflockError as exc:
             raise refusal(request, exc, retry_after_s=self.retry_after_s) from exc
-        if not granted:
+        if lease is None:
             raise left()
         # Not shielded: a release cut short closes its connection, which frees the grant.
-        stack.push_async_callback(release, handle, request.method, scope["path"])
-        return handle
+        stack.push_async_callback(hold.release, lease, request.method, scope["path"])
+        return lease
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
@@ -208,14 +213,6 @@ class LeaseDependency:
                 "KeyTemplate(...).render(...) or dflock_integrations.keys.encode_value(), which "
                 "make any value safe"
             ) from None
-
-    def handle(self, client: AsyncDflockClient, key: str) -> AsyncLease:
-        return client.lease(
-            key,
-            limit=self.limit,
-            acquire_timeout_s=self.acquire_timeout_s,
-            lease_ttl_s=self.lease_ttl_s,
-        )
 
 
 def dflock_lock(

@@ -1,8 +1,9 @@
-"""A request that had to queue for its key: wait for the grant unless the client leaves.
+"""A request that has to queue for its key: the body is received meanwhile.
 
-The body is received while waiting, kept for the endpoint, so that a disconnect is
-the only message left to notice. A grant does not cut the read short (that would
-lose what was received); the read finishes under the lease, which is renewed.
+The body is received while the request waits, kept for the endpoint, so that a
+disconnect is the only message left to notice. A grant does not cut the read short
+(that would lose what was received); the read finishes under the lease, which is
+renewed. The waiting itself is the HTTP layer's (`dflock_integrations._http.hold`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,36 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
+from dflock_integrations._http import hold
 from dflock_integrations.client import AsyncLease
-from dflock_integrations.starlette._waiting import CLIENT_CLOSED_REQUEST, wait_unless_gone
+
+# nginx's "client closed request": the status logged for a request whose client left.
+CLIENT_CLOSED_REQUEST = 499
 
 
-async def wait_for_grant(handle: AsyncLease, request: Request, *, watch_disconnect: bool) -> bool:
-    """After an `enqueue()` that queued: True once granted; False if the client left first
-    (its place given up). Raises LockTimeout when not granted in time."""
+async def take(
+    handle: AsyncLease, request: Request, *, watch_disconnect: bool
+) -> AsyncLease | None:
+    """Hold `handle` for `request`; None if its client left while queued (nothing is
+    held then). Raises LockTimeout when not granted in time."""
     if not watch_disconnect:
-        return await wait_unless_gone(handle, asyncio.get_running_loop().create_future)
-    body = asyncio.ensure_future(_read_body(request))
+        return await hold.acquire(handle)
+    body: asyncio.Future[None] | None = None
 
-    async def client_gone() -> None:
+    async def client_gone() -> None:  # called only once the request has queued
+        nonlocal body
+        body = asyncio.ensure_future(_read_body(request))
         await asyncio.shield(body)
         await _disconnected(request)
 
     try:
-        granted = await wait_unless_gone(handle, client_gone)
-        if granted:
+        lease = await hold.acquire(handle, client_gone)
+        if lease is not None and body is not None:
             await body
-        return granted
+        return lease
     except BaseException:
-        body.cancel()
+        if body is not None:
+            body.cancel()
         with anyio.CancelScope(shield=True):
             await handle.release()  # held or queued: either way, given up
         raise

@@ -19,7 +19,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
         "dflock_integrations.starlette needs Starlette: pip install dflock-integrations[fastapi]"
     ) from None
 
-from dflock_integrations.rules import Rule
+from dflock_integrations._http.answers import HttpAnswer
+from dflock_integrations._http.rules import Rule
 from dflock_integrations.starlette._answers import (
     dflock_exception_handler,
     install_exception_handlers,
@@ -32,6 +33,7 @@ from dflock_integrations.starlette._state import get_dflock_client, locking_enab
 
 __all__ = [
     "DflockMiddleware",
+    "HttpAnswer",
     "Rule",
     "SignalStreamResponse",
     "channel_event",
