@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
-from dflock_integrations import exit_codes
+from dflock_integrations.cli import exit_codes
 from dflock_integrations.client import SyncDflockClient
 from dflock_integrations.django.clients import get_client
 from dflock_integrations.errors import ConfigurationError, DflockError
-
-# Exit codes, as `dflock` uses them (see dflock_integrations.exit_codes).
-EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
 
 
 def client_or_error() -> SyncDflockClient:

@@ -10,14 +10,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dflock_integrations.cli.exit_codes import UNAVAILABLE
+from dflock_integrations.cli.stats_table import render_stats
 from dflock_integrations.client import Stats, SyncDflockClient
-from dflock_integrations.django.management._base import (
-    EXIT_UNAVAILABLE,
-    client_or_error,
-    command_error,
-)
+from dflock_integrations.django.management._base import client_or_error, command_error
 from dflock_integrations.errors import DflockError
-from dflock_integrations.stats_table import render_stats
 
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -66,7 +63,7 @@ class Command(BaseCommand):
             self.stdout.write("")
         if stats is not None and stats.unreachable:
             servers = ", ".join(sorted(stats.unreachable))
-            raise CommandError(f"unreachable: {servers}", returncode=EXIT_UNAVAILABLE)
+            raise CommandError(f"unreachable: {servers}", returncode=UNAVAILABLE)
 
     def _fetch(self, client: SyncDflockClient) -> Stats:
         try:
