@@ -26,13 +26,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     ) from None
 
 from dflock_integrations.celery._config import close_clients, get_client, get_settings
-from dflock_integrations.celery._decorators import (
-    current_lease,
-    current_leases,
-    dflock_semaphore,
-    ensure_held,
-    single_instance,
-)
+from dflock_integrations.celery._current import current_lease, current_leases, ensure_held
+from dflock_integrations.celery._decorators import dflock_semaphore, single_instance
 from dflock_integrations.celery._outcomes import (
     OUTCOMES,
     install_outcome_signals,
