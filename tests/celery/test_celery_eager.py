@@ -25,9 +25,9 @@ from dflock_integrations.celery import (
     is_skipped,
     single_instance,
 )
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
 from dflock_integrations.errors import LockLostError, LockTimeout, ServerUnavailable
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually_sync
 
