@@ -8,11 +8,12 @@ import zlib
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from dflock_integrations.client._fencing import Fencing
-from dflock_integrations.keys import check_key, prefixed
+from dflock_integrations.keys import prefixed
 from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
 LockT = TypeVar("LockT")
+_MAX_CHECKED_OPTIONS = 64  # distinct (timeout, lease) pairs remembered as checked
 SemaphoreT = TypeVar("SemaphoreT")
 
 
@@ -39,6 +40,7 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         self._tls = self.settings.ssl_context()  # built once: loading CA files is slow
         # The options of a handle that overrides nothing, checked once.
         self._default_options = lease_options(self.settings, None, None)
+        self._checked_options: dict[tuple[object, ...], dict[str, Any]] = {}
         self._fencing = Fencing(
             self.settings.fencing,
             cluster=self.settings.topology == "cluster",
@@ -63,8 +65,8 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         """A lock handle on `key`, not yet acquired: `async with` / `with client.lock("k")`."""
         handle: LockT = self._lock_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             limit=None,
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
@@ -81,8 +83,8 @@ class ClientBase(Generic[LockT, SemaphoreT]):
         """A handle on one of `limit` slots of `key`; every user of a key must agree on `limit`."""
         handle: SemaphoreT = self._semaphore_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             limit=check_limit(limit),
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
@@ -106,7 +108,15 @@ class ClientBase(Generic[LockT, SemaphoreT]):
     def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:
         if acquire_timeout_s is None and lease_ttl_s is None:
             return self._default_options
-        return lease_options(self.settings, acquire_timeout_s, lease_ttl_s)
+        # Checked once per pair: an adapter passes the same pair on every request.
+        # The types are part of the key, so a checked 1 never lets True through.
+        pair = (type(acquire_timeout_s), acquire_timeout_s, type(lease_ttl_s), lease_ttl_s)
+        options = self._checked_options.get(pair)
+        if options is None:
+            options = lease_options(self.settings, acquire_timeout_s, lease_ttl_s)
+            if len(self._checked_options) < _MAX_CHECKED_OPTIONS:
+                self._checked_options[pair] = options
+        return options
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the parent's sockets, loops and threads are not ours to use."""
