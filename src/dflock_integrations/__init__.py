@@ -6,18 +6,8 @@ The framework adapters live in their own modules (`dflock_integrations.fastapi`,
 
 from __future__ import annotations
 
-from dflock_integrations.client import (
-    AsyncDflockClient,
-    AsyncLease,
-    AsyncLock,
-    AsyncSemaphore,
-    AsyncSubscription,
-    Signal,
-    Stats,
-    SyncDflockClient,
-    SyncLease,
-    SyncSubscription,
-)
+from dflock_integrations import client
+from dflock_integrations.client import *  # noqa: F403  (its __all__, added to ours below)
 from dflock_integrations.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -37,11 +27,6 @@ from dflock_integrations.keys import KeyTemplate
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 __all__ = [
-    "AsyncDflockClient",
-    "AsyncLease",
-    "AsyncLock",
-    "AsyncSemaphore",
-    "AsyncSubscription",
     "AuthenticationError",
     "ConfigurationError",
     "DflockError",
@@ -57,10 +42,6 @@ __all__ = [
     "ServerAddress",
     "ServerError",
     "ServerUnavailable",
-    "Signal",
     "SignalsUnsupported",
-    "Stats",
-    "SyncDflockClient",
-    "SyncLease",
-    "SyncSubscription",
 ]
+__all__ += client.__all__  # the clients, their handles, signals and stats

@@ -48,6 +48,8 @@ def test_public_names_are_pinned():
         "Stats",
         "SyncDflockClient",
         "SyncLease",
+        "SyncLock",
+        "SyncSemaphore",
         "SyncSubscription",
     ]
     for name in dflock_integrations.__all__:

@@ -30,11 +30,17 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar, overload
 
 import anyio
+from typing_extensions import Unpack
 
 from dflock_integrations._http.answers import HttpAnswer, refuse
 from dflock_integrations.client import AsyncDflockClient, AsyncLease, SyncDflockClient, SyncLease
 from dflock_integrations.errors import LockLostError, LockTimeout, describe
-from dflock_integrations.options import check_lease_options, seconds
+from dflock_integrations.options import (
+    LeaseOptions,
+    check_lease_options,
+    check_option_names,
+    seconds,
+)
 
 log = logging.getLogger("dflock_integrations.http")
 
@@ -67,6 +73,12 @@ class SyncHandle(Protocol):
     def timeout_error(self, timeout_s: float) -> LockTimeout: ...
 
 
+class HoldOptions(LeaseOptions, total=False):
+    """The options of every HTTP entry point that holds a key."""
+
+    retry_after_s: float | None  # Retry-After of the refusals, in seconds; None: 1
+
+
 A = TypeVar("A", bound=AsyncHandle)
 S = TypeVar("S", bound=SyncHandle)
 
@@ -88,21 +100,20 @@ class Hold:
 
     @classmethod
     def checked(
-        cls,
-        *,
-        limit: int | None = None,
-        acquire_timeout_s: float | None = None,
-        lease_ttl_s: int | None = None,
-        retry_after_s: float | None = None,
-        where: str = "",
+        cls, *, limit: int | None = None, where: str = "", **options: Unpack[HoldOptions]
     ) -> Hold:
         """A `Hold` whose options are checked now; errors name `where` (e.g. a rule)."""
+        check_option_names(options, HoldOptions, where or cls.__name__)
+        hold = cls(limit, **options)
         check_lease_options(
-            limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, where=where
+            limit=limit,
+            acquire_timeout_s=hold.acquire_timeout_s,
+            lease_ttl_s=hold.lease_ttl_s,
+            where=where,
         )
-        if retry_after_s is not None:
-            seconds(retry_after_s, f"{where}: retry_after_s" if where else "retry_after_s")
-        return cls(limit, acquire_timeout_s, lease_ttl_s, retry_after_s)
+        if hold.retry_after_s is not None:
+            seconds(hold.retry_after_s, f"{where}: retry_after_s" if where else "retry_after_s")
+        return hold
 
     @overload
     def lease(self, client: AsyncDflockClient, key: str) -> AsyncLease: ...

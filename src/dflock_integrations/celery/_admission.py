@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast
 
 from celery.utils.time import get_exponential_backoff_interval
+from typing_extensions import TypedDict, Unpack
 
 from dflock_integrations.client import SyncDflockClient, SyncLease
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
-from dflock_integrations.options import check_lease_options, seconds, whole_number
+from dflock_integrations.options import (
+    LeaseOptions,
+    check_lease_options,
+    check_option_names,
+    seconds,
+    whole_number,
+)
 from dflock_integrations.settings import DflockSettings
 
 # What a run does when its key is busy: `on_locked` (a lock) or `on_full` (a semaphore).
@@ -35,6 +42,21 @@ DEFAULT_RETRY_COUNTDOWN_S: Final = 5.0
 # Celery's defaults for the task options of the same names.
 CELERY_RETRY_BACKOFF_MAX_S: Final = 600
 CELERY_RETRY_JITTER: Final = True
+
+
+class RetryOptions(TypedDict, total=False):
+    """When a run that found its key busy (or no server) runs again; see `RetryPolicy`."""
+
+    retry_countdown_s: float  # seconds; 5 by default
+    retry_backoff: bool | int | None  # None: the task's own option of that name
+    retry_backoff_max: int | None
+    retry_jitter: bool | None
+
+
+class TaskOptions(LeaseOptions, RetryOptions, total=False):
+    """The options every dflock task decorator takes."""
+
+    emit: bool  # announce the run's outcome as a signal; True by default
 
 
 class Held(Protocol):
@@ -133,14 +155,11 @@ class RetryPolicy:
     jitter: bool | None = None
 
     @classmethod
-    def checked(
-        cls,
-        decorator: str,
-        countdown_s: float,
-        backoff: bool | int | None,
-        backoff_max: float | None,
-        jitter: bool | None,
-    ) -> RetryPolicy:
+    def checked(cls, decorator: str, options: RetryOptions) -> RetryPolicy:
+        countdown_s = options.get("retry_countdown_s", DEFAULT_RETRY_COUNTDOWN_S)
+        backoff = options.get("retry_backoff")
+        backoff_max = options.get("retry_backoff_max")
+        jitter = options.get("retry_jitter")
         seconds(countdown_s, f"{decorator}: retry_countdown_s")
         if backoff is not None and not isinstance(backoff, bool):
             whole_number(backoff, f"{decorator}: retry_backoff (True, False or seconds)")
@@ -218,19 +237,21 @@ def lease_admission(
     limit: int | None,
     on_busy: str,
     allowed: tuple[str, ...],
-    acquire_timeout_s: float | None,
-    lease_ttl_s: int | None,
-    retry: RetryPolicy,
-    emit: bool,
+    **options: Unpack[TaskOptions],
 ) -> LeaseAdmission:
     """A checked `LeaseAdmission`; every error names the decorator and the option."""
+    check_option_names(options, TaskOptions, decorator)
     if on_busy not in allowed:
         option = "on_locked" if limit is None else "on_full"
         raise ValueError(f"{decorator}: {option} must be one of {allowed}, got {on_busy!r}")
     task_key = TaskKey.checked(decorator, key)
+    acquire_timeout_s = options.get("acquire_timeout_s")
+    lease_ttl_s = options.get("lease_ttl_s")
     check_lease_options(
         limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, where=decorator
     )
+    retry = RetryPolicy.checked(decorator, options)
+    emit = options.get("emit", True)
     if not isinstance(emit, bool):
         raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
     return LeaseAdmission(

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from typing_extensions import Unpack
+
 from dflock_integrations.celery._admission import (
-    DEFAULT_RETRY_COUNTDOWN_S,
     ON_FULL,
     ON_LOCKED,
     Admission,
     KeyFunction,
     OnBusy,
     OnFull,
-    RetryPolicy,
+    TaskOptions,
     lease_admission,
 )
 from dflock_integrations.celery._run import wrap
@@ -30,13 +31,7 @@ def single_instance(
     key: str | KeyFunction | None = None,
     *,
     on_locked: OnBusy = "skip",
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_countdown_s: float = DEFAULT_RETRY_COUNTDOWN_S,
-    retry_backoff: bool | int | None = None,
-    retry_backoff_max: int | None = None,
-    retry_jitter: bool | None = None,
-    emit: bool = True,
+    **options: Unpack[TaskOptions],
 ) -> Callable[[F], F]:
     """Run at most one instance of the task per key, across every worker.
 
@@ -47,30 +42,18 @@ def single_instance(
     which `is_skipped()` recognises), "retry" (`task.retry(countdown=...)`), "wait"
     (wait in FIFO order up to `acquire_timeout_s`, default DFLOCK_ACQUIRE_TIMEOUT_S,
     then fail with LockTimeout) or "raise" (fail with LockTimeout). Only "wait" waits
-    unless `acquire_timeout_s` is given.
+    unless `acquire_timeout_s` is given. `lease_ttl_s` defaults to DFLOCK_LEASE_TTL_S.
 
-    A retry waits `retry_countdown_s`, or with `retry_backoff` (True, or a factor in
-    seconds) exponentially longer, up to `retry_backoff_max`, randomised by
+    A retry waits `retry_countdown_s` (5 s), or with `retry_backoff` (True, or a factor
+    in seconds) exponentially longer, up to `retry_backoff_max`, randomised by
     `retry_jitter`, as Celery's options of those names do; left None, they are the
-    task's own options (`@app.task(retry_backoff=True)`).
+    task's own options (`@app.task(retry_backoff=True)`). `emit=False` announces no
+    outcome signals.
     """
-    decorator = "@single_instance"
-    retry = RetryPolicy.checked(
-        decorator, retry_countdown_s, retry_backoff, retry_backoff_max, retry_jitter
+    admission = lease_admission(
+        "@single_instance", key, limit=None, on_busy=on_locked, allowed=ON_LOCKED, **options
     )
-    return _Decorator(
-        lease_admission(
-            decorator,
-            key,
-            limit=None,
-            on_busy=on_locked,
-            allowed=ON_LOCKED,
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry=retry,
-            emit=emit,
-        )
-    )
+    return _Decorator(admission)
 
 
 def dflock_semaphore(
@@ -78,13 +61,7 @@ def dflock_semaphore(
     *,
     limit: int,
     on_full: OnFull = "retry",
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_countdown_s: float = DEFAULT_RETRY_COUNTDOWN_S,
-    retry_backoff: bool | int | None = None,
-    retry_backoff_max: int | None = None,
-    retry_jitter: bool | None = None,
-    emit: bool = True,
+    **options: Unpack[TaskOptions],
 ) -> Callable[[F], F]:
     """Run the task in one of `limit` slots of `key`, shared by every worker.
 
@@ -93,24 +70,12 @@ def dflock_semaphore(
     default retries (after `retry_countdown_s`, or with backoff as `single_instance`
     says), giving its worker slot back; `on_full="skip"` returns the skip result
     instead, `"raise"` fails with LockTimeout. Every user of a key must agree on `limit`.
+    The other options are `single_instance`'s.
     """
-    decorator = "@dflock_semaphore"
-    retry = RetryPolicy.checked(
-        decorator, retry_countdown_s, retry_backoff, retry_backoff_max, retry_jitter
+    admission = lease_admission(
+        "@dflock_semaphore", key, limit=limit, on_busy=on_full, allowed=ON_FULL, **options
     )
-    return _Decorator(
-        lease_admission(
-            decorator,
-            key,
-            limit=limit,
-            on_busy=on_full,
-            allowed=ON_FULL,
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry=retry,
-            emit=emit,
-        )
-    )
+    return _Decorator(admission)
 
 
 class _Decorator:

@@ -9,13 +9,8 @@ See docs/django.md.
 
 from __future__ import annotations
 
-try:
-    import django  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.django needs Django: pip install dflock-integrations[django]"
-    ) from None
-
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import django  # noqa: F401
 from dflock_integrations._http.answers import HttpAnswer
 from dflock_integrations._http.rules import Rule
 from dflock_integrations.django._holding import json_response

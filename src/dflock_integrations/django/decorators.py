@@ -15,8 +15,9 @@ from typing import Any, TypeVar, cast
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from typing_extensions import Unpack
 
-from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.hold import Hold, HoldOptions
 from dflock_integrations.django import _holding
 from dflock_integrations.django._holding import Responder, json_response
 from dflock_integrations.keys import KeyTemplate
@@ -37,44 +38,26 @@ class HeldView:
 
 
 def dflock_lock(
-    key: str,
-    *,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_after_s: float | None = None,
-    respond: Responder = json_response,
+    key: str, *, respond: Responder = json_response, **options: Unpack[HoldOptions]
 ) -> Callable[[V], V]:
     """Run the view while holding the lock `key`; answer 423 if it is not granted in time.
 
-    `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Timeouts
-    default to `DFLOCK["ACQUIRE_TIMEOUT_S"]` and `DFLOCK["LEASE_TTL_S"]`.
+    `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Options:
+    `acquire_timeout_s` and `lease_ttl_s` (default: `DFLOCK["ACQUIRE_TIMEOUT_S"]` and
+    `DFLOCK["LEASE_TTL_S"]`), `retry_after_s` (the refusal's Retry-After, default 1 s);
+    `respond(request, answer)` builds the refusal's response (JSON by default).
     """
-    hold = Hold.checked(
-        acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, retry_after_s=retry_after_s
-    )
-    return _decorator(HeldView(KeyTemplate(key), hold, respond))
+    return _decorator(HeldView(KeyTemplate(key), Hold.checked(**options), respond))
 
 
 def dflock_semaphore(
-    key: str,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_after_s: float | None = None,
-    respond: Responder = json_response,
+    key: str, *, limit: int, respond: Responder = json_response, **options: Unpack[HoldOptions]
 ) -> Callable[[V], V]:
     """Run the view in one of `limit` slots of `key`; answer 429 if none frees up in time.
 
-    Every user of a key must agree on `limit`.
+    Every user of a key must agree on `limit`. The options are `dflock_lock`'s.
     """
-    hold = Hold.checked(
-        limit=limit,
-        acquire_timeout_s=acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        retry_after_s=retry_after_s,
-    )
-    return _decorator(HeldView(KeyTemplate(key), hold, respond))
+    return _decorator(HeldView(KeyTemplate(key), Hold.checked(limit=limit, **options), respond))
 
 
 def _decorator(held: HeldView) -> Callable[[V], V]:

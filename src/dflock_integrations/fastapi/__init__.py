@@ -12,14 +12,10 @@ See docs/fastapi.md.
 
 from __future__ import annotations
 
-try:
-    import fastapi
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.fastapi needs FastAPI: pip install dflock-integrations[fastapi]"
-    ) from None
-
 import inspect as _inspect
+
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import fastapi
 
 if "scope" not in _inspect.signature(fastapi.Depends).parameters:  # pragma: no cover
     raise ImportError(

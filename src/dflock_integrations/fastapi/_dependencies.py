@@ -40,9 +40,10 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
+from typing_extensions import Unpack
 
 from dflock_integrations._http import hold
-from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.hold import Hold, HoldOptions
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
@@ -71,21 +72,14 @@ class LeaseDependency:
         self,
         key: KeySource,
         *,
-        limit: int | None,
-        acquire_timeout_s: float | None,
-        lease_ttl_s: int | None,
-        enabled: bool,
-        hold_for_stream: bool,
-        watch_disconnect: bool,
+        limit: int | None = None,
+        enabled: bool = True,
+        hold_for_stream: bool = False,
+        watch_disconnect: bool = True,
         types: Mapping[str, Any] | None = None,
-        retry_after_s: float | None = None,
+        **options: Unpack[HoldOptions],
     ) -> None:
-        self.hold = Hold.checked(
-            limit=limit,
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry_after_s=retry_after_s,
-        )
+        self.hold = Hold.checked(limit=limit, **options)  # what it holds, checked now
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -105,10 +99,6 @@ class LeaseDependency:
         # Declared to FastAPI, which converts them; the others are read as sent.
         self._typed = tuple(f for f in dict.fromkeys(fields) if f in self.types)
         self._raw = tuple(f for f in dict.fromkeys(fields) if f not in self.types)
-        self.limit = limit
-        self.acquire_timeout_s = acquire_timeout_s
-        self.lease_ttl_s = lease_ttl_s
-        self.retry_after_s = retry_after_s
         self.enabled = enabled
         self.hold_for_stream = hold_for_stream
         self.watch_disconnect = watch_disconnect
@@ -135,7 +125,7 @@ class LeaseDependency:
         else:
             key = await self.key_for(request, values)
         if not self.enabled or not locking_enabled(scope):
-            return SkippedLease(key, self.limit)
+            return SkippedLease(key, self.hold.limit)
         stack = scope.get(self._stack)
         if not isinstance(stack, AsyncExitStack):
             raise RuntimeError(
@@ -149,7 +139,7 @@ class LeaseDependency:
                 watch_disconnect=self.watch_disconnect,
             )
         except DflockError as exc:
-            raise refusal(request, exc, retry_after_s=self.retry_after_s) from exc
+            raise refusal(request, exc, retry_after_s=self.hold.retry_after_s) from exc
         if lease is None:
             raise left()
         # Not shielded: a release cut short closes its connection, which frees the grant.
@@ -158,9 +148,9 @@ class LeaseDependency:
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
-        if self.limit is None:
+        if self.hold.limit is None:
             return f"dflock_lock({shown!r})"
-        return f"dflock_semaphore({shown!r}, limit={self.limit})"
+        return f"dflock_semaphore({shown!r}, limit={self.hold.limit})"
 
     def _read_fields(self, request: Request, values: dict[str, Any]) -> None:
         """Add the untyped fields to `values`: from the path, else the query; else a 422."""
@@ -215,17 +205,16 @@ class LeaseDependency:
             ) from None
 
 
-def dflock_lock(
-    key: KeySource,
-    *,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    enabled: bool = True,
-    hold_for_stream: bool = False,
-    watch_disconnect: bool = True,
-    types: Mapping[str, Any] | None = None,
-    retry_after_s: float | None = None,
-) -> LeaseDependency:
+class DependencyOptions(HoldOptions, total=False):
+    """The options of `dflock_lock` and `dflock_semaphore` (see `dflock_lock`)."""
+
+    enabled: bool
+    hold_for_stream: bool
+    watch_disconnect: bool
+    types: Mapping[str, Any] | None
+
+
+def dflock_lock(key: KeySource, **options: Unpack[DependencyOptions]) -> LeaseDependency:
     """A dependency holding the lock on `key` while the endpoint runs; gives the lease.
 
     `key`: a template such as `"order:{order_id}"` (each field from the path parameter
@@ -243,30 +232,11 @@ def dflock_lock(
     also shown in the OpenAPI schema.
     `retry_after_s`: the Retry-After of its refusals (default 1 s).
     """
-    return LeaseDependency(
-        key,
-        limit=None,
-        acquire_timeout_s=acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        enabled=enabled,
-        hold_for_stream=hold_for_stream,
-        watch_disconnect=watch_disconnect,
-        types=types,
-        retry_after_s=retry_after_s,
-    )
+    return LeaseDependency(key, **options)
 
 
 def dflock_semaphore(
-    key: KeySource,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    enabled: bool = True,
-    hold_for_stream: bool = False,
-    watch_disconnect: bool = True,
-    types: Mapping[str, Any] | None = None,
-    retry_after_s: float | None = None,
+    key: KeySource, *, limit: int, **options: Unpack[DependencyOptions]
 ) -> LeaseDependency:
     """Like `dflock_lock`, holding one of `limit` slots of `key` (429 when none frees in time).
 
@@ -274,14 +244,4 @@ def dflock_semaphore(
     """
     if limit is None:
         raise ValueError("dflock_semaphore needs limit=, a whole number >= 1")
-    return LeaseDependency(
-        key,
-        limit=limit,
-        acquire_timeout_s=acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        enabled=enabled,
-        hold_for_stream=hold_for_stream,
-        watch_disconnect=watch_disconnect,
-        types=types,
-        retry_after_s=retry_after_s,
-    )
+    return LeaseDependency(key, limit=limit, **options)

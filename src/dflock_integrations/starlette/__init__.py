@@ -12,13 +12,8 @@ FastAPI users import the same names (and the dependencies) from
 
 from __future__ import annotations
 
-try:
-    import starlette  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.starlette needs Starlette: pip install dflock-integrations[fastapi]"
-    ) from None
-
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import starlette  # noqa: F401
 from dflock_integrations._http.answers import HttpAnswer
 from dflock_integrations._http.rules import Rule
 from dflock_integrations.starlette._answers import (
