@@ -16,9 +16,10 @@
 
 The Starlette middleware, the FastAPI dependencies and the Django decorators, mixin and
 middleware are thin callers: they read the key their own way and answer their own way.
-What is held is the handle `Hold.lease()` builds; a handle of another kind (a multilock
-mode, a rate-limit permit) offering the same methods (`AsyncHandle`, `SyncHandle`) goes
-through `acquire`/`release` unchanged.
+`Hold.take` builds the handle (`Hold.lease`) and holds it (`acquire`); a handle of
+another kind (a multilock mode, a rate-limit permit) offering the same methods
+(`AsyncHandle`, `SyncHandle`) goes through `acquire`/`release` unchanged: a class
+like `Hold` whose `lease()` builds it is all an entry point of that kind needs.
 """
 
 from __future__ import annotations
@@ -129,6 +130,25 @@ class Hold:
             acquire_timeout_s=self.acquire_timeout_s,
             lease_ttl_s=self.lease_ttl_s,
         )
+
+    @overload
+    async def take(self, client: AsyncDflockClient, key: str) -> AsyncLease: ...
+    @overload
+    async def take(
+        self, client: AsyncDflockClient, key: str, client_gone: ClientGone
+    ) -> AsyncLease | None: ...
+    async def take(
+        self, client: AsyncDflockClient, key: str, client_gone: ClientGone | None = None
+    ) -> AsyncLease | None:
+        """Hold `key`: `acquire(self.lease(client, key), client_gone)`."""
+        handle = self.lease(client, key)
+        if client_gone is None:
+            return await acquire(handle)
+        return await acquire(handle, client_gone)
+
+    def take_sync(self, client: SyncDflockClient, key: str) -> SyncLease:
+        """Hold `key`, waiting up to the timeout: `acquire_sync(self.lease(client, key))`."""
+        return acquire_sync(self.lease(client, key))
 
     def refuse(self, exc: BaseException, method: str, path: str) -> HttpAnswer | None:
         """The answer for a failure to take the key (logged when 5xx), or None when

@@ -133,11 +133,8 @@ class LeaseDependency:
                 "its lease; dflock_integrations.fastapi needs FastAPI >= 0.121"
             )
         try:
-            lease = await take(
-                self.hold.lease(app_client(request), key),
-                request,
-                watch_disconnect=self.watch_disconnect,
-            )
+            client = app_client(request)
+            lease = await take(self.hold, client, key, request, self.watch_disconnect)
         except DflockError as exc:
             raise refusal(request, exc, retry_after_s=self.hold.retry_after_s) from exc
         if lease is None:

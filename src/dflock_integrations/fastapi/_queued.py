@@ -14,20 +14,20 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from dflock_integrations._http import hold
-from dflock_integrations.client import AsyncLease
+from dflock_integrations._http.hold import Hold
+from dflock_integrations.client import AsyncDflockClient, AsyncLease
 
 # nginx's "client closed request": the status logged for a request whose client left.
 CLIENT_CLOSED_REQUEST = 499
 
 
 async def take(
-    handle: AsyncLease, request: Request, *, watch_disconnect: bool
+    what: Hold, client: AsyncDflockClient, key: str, request: Request, watch_disconnect: bool
 ) -> AsyncLease | None:
-    """Hold `handle` for `request`; None if its client left while queued (nothing is
-    held then). Raises LockTimeout when not granted in time."""
+    """Hold `key` for `request`; None if its client left while queued (nothing is held
+    then). Raises LockTimeout when not granted in time."""
     if not watch_disconnect:
-        return await hold.acquire(handle)
+        return await what.take(client, key)
     body: asyncio.Future[None] | None = None
 
     async def client_gone() -> None:  # called only once the request has queued
@@ -37,16 +37,19 @@ async def take(
         await _disconnected(request)
 
     try:
-        lease = await hold.acquire(handle, client_gone)
-        if lease is not None and body is not None:
-            await body
-        return lease
+        lease = await what.take(client, key, client_gone)
     except BaseException:
         if body is not None:
             body.cancel()
-        with anyio.CancelScope(shield=True):
-            await handle.release()  # held or queued: either way, given up
         raise
+    if lease is not None and body is not None:
+        try:
+            await body
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await lease.release()  # held, and given up with the request
+            raise
+    return lease
 
 
 async def _read_body(request: Request) -> None:

@@ -78,8 +78,7 @@ class DflockMiddleware:
                 early.append(message)
 
         try:
-            client = self._client or client_in(scope)
-            lease = await hold.acquire(rule.hold.lease(client, key), client_gone)
+            lease = await rule.hold.take(self._client or client_in(scope), key, client_gone)
         except DflockError as exc:
             answer = refuse(exc, scope["method"], scope["path"], retry_after_s=self.retry_after_s)
             if answer is None:
