@@ -60,11 +60,12 @@ def check_lease_options(
         seconds(acquire_timeout_s, f"{prefix}acquire_timeout_s")
 
 
-def check_option_names(options: Mapping[str, object], allowed: type, where: str) -> None:
+def check_option_names(options: Mapping[str, object], allowed: type, where: str = "") -> None:
     """TypeError naming an option `allowed` (a TypedDict such as `LeaseOptions`) lacks."""
     names = allowed.__required_keys__ | allowed.__optional_keys__  # type: ignore[attr-defined]
     unknown = sorted(set(options) - names)
     if unknown:
+        prefix = f"{where}: " if where else ""
         raise TypeError(
-            f"{where}: unknown option {unknown[0]!r}; the options are {', '.join(sorted(names))}"
+            f"{prefix}unknown option {unknown[0]!r}; the options are {', '.join(sorted(names))}"
         )

@@ -104,7 +104,7 @@ class Hold:
         cls, *, limit: int | None = None, where: str = "", **options: Unpack[HoldOptions]
     ) -> Hold:
         """A `Hold` whose options are checked now; errors name `where` (e.g. a rule)."""
-        check_option_names(options, HoldOptions, where or cls.__name__)
+        check_option_names(options, HoldOptions, where)
         hold = cls(limit, **options)
         check_lease_options(
             limit=limit,

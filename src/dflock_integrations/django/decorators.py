@@ -47,7 +47,8 @@ def dflock_lock(
     `DFLOCK["LEASE_TTL_S"]`), `retry_after_s` (the refusal's Retry-After, default 1 s);
     `respond(request, answer)` builds the refusal's response (JSON by default).
     """
-    return _decorator(HeldView(KeyTemplate(key), Hold.checked(**options), respond))
+    hold = Hold.checked(where="@dflock_lock", **options)
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
 def dflock_semaphore(
@@ -57,7 +58,8 @@ def dflock_semaphore(
 
     Every user of a key must agree on `limit`. The options are `dflock_lock`'s.
     """
-    return _decorator(HeldView(KeyTemplate(key), Hold.checked(limit=limit, **options), respond))
+    hold = Hold.checked(limit=limit, where="@dflock_semaphore", **options)
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
 def _decorator(held: HeldView) -> Callable[[V], V]:

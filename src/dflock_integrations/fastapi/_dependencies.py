@@ -49,6 +49,7 @@ from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
 from dflock_integrations.fastapi._queued import left, take
 from dflock_integrations.keys import KeyTemplate, check_key
+from dflock_integrations.options import check_option_names
 from dflock_integrations.starlette import get_dflock_client as app_client
 from dflock_integrations.starlette import locking_enabled
 
@@ -99,6 +100,7 @@ class LeaseDependency:
         # Declared to FastAPI, which converts them; the others are read as sent.
         self._typed = tuple(f for f in dict.fromkeys(fields) if f in self.types)
         self._raw = tuple(f for f in dict.fromkeys(fields) if f not in self.types)
+        self.limit = limit  # None: a lock; the other options are self.hold's
         self.enabled = enabled
         self.hold_for_stream = hold_for_stream
         self.watch_disconnect = watch_disconnect
@@ -125,7 +127,7 @@ class LeaseDependency:
         else:
             key = await self.key_for(request, values)
         if not self.enabled or not locking_enabled(scope):
-            return SkippedLease(key, self.hold.limit)
+            return SkippedLease(key, self.limit)
         stack = scope.get(self._stack)
         if not isinstance(stack, AsyncExitStack):
             raise RuntimeError(
@@ -145,9 +147,9 @@ class LeaseDependency:
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
-        if self.hold.limit is None:
+        if self.limit is None:
             return f"dflock_lock({shown!r})"
-        return f"dflock_semaphore({shown!r}, limit={self.hold.limit})"
+        return f"dflock_semaphore({shown!r}, limit={self.limit})"
 
     def _read_fields(self, request: Request, values: dict[str, Any]) -> None:
         """Add the untyped fields to `values`: from the path, else the query; else a 422."""
@@ -229,6 +231,7 @@ def dflock_lock(key: KeySource, **options: Unpack[DependencyOptions]) -> LeaseDe
     also shown in the OpenAPI schema.
     `retry_after_s`: the Retry-After of its refusals (default 1 s).
     """
+    check_option_names(options, DependencyOptions, "dflock_lock")
     return LeaseDependency(key, **options)
 
 
@@ -241,4 +244,5 @@ def dflock_semaphore(
     """
     if limit is None:
         raise ValueError("dflock_semaphore needs limit=, a whole number >= 1")
+    check_option_names(options, DependencyOptions, "dflock_semaphore")
     return LeaseDependency(key, limit=limit, **options)
