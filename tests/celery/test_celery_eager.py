@@ -151,9 +151,12 @@ def test_a_skipped_run_is_told_apart_from_a_run_that_returned_none(app, dflock_c
     def task():
         ran.append(1)  # returns None
 
-    with dflock_client.lock("busy"):
-        skipped = task.delay()
-        assert skipped.get() == {"dflock": "skipped", "keys": ["busy"]}
+    holder = dflock_client.lock("busy")
+    assert holder.acquire()
+    skipped = task.delay()
+    assert skipped.get() == {"dflock": "skipped", "keys": ["busy"]}
+    # Confirmed, so the run below (which waits 0 s) never races a release on its way.
+    holder.release(wait=True)
     assert ran == []
     assert is_skipped(skipped.get()) and is_skipped(skipped)
     assert skipped.state == "SUCCESS"
