@@ -38,7 +38,7 @@ from dflock_integrations.celery import (
     install_outcome_signals,
     single_instance,
 )
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_ENV = "DFLOCK_CELERY_BENCH_CONF"

@@ -19,7 +19,7 @@ from pathlib import Path
 from celery import Celery
 
 from dflock_integrations.celery import current_lease, get_client, is_skipped, single_instance
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
 
 HERE = Path(__file__).resolve().parent
 CONF_ENV = "ACROSS_WORKERS_CONF"  # the broker's folders, shared by this script and the worker

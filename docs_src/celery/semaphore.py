@@ -56,10 +56,16 @@ if __name__ == "__main__":
     assert client.stats().find(client.settings.key_prefix + "pdf-render") is None
 
     # Both partner-api slots are taken elsewhere.
-    with client.semaphore("partner-api", limit=2), client.semaphore("partner-api", limit=2):
-        assert is_skipped(poll_partner.delay().get())  # on_full="skip"
-        failed = call_partner.delay()  # retried once, then fails
-        assert isinstance(failed.result, LockTimeout) and failed.result.limit == 2, failed.result
+    taken = [client.semaphore("partner-api", limit=2) for _ in range(2)]
+    for slot in taken:
+        assert slot.acquire()
+    assert is_skipped(poll_partner.delay().get())  # on_full="skip"
+    failed = call_partner.delay()  # retried once, then fails
+    assert isinstance(failed.result, LockTimeout) and failed.result.limit == 2, failed.result
+    for slot in taken:
+        # Confirmed, as the adapters release: the task below takes a slot at once
+        # (acquire_timeout_s=0) and must not race a release still on its way.
+        slot.release(wait=True)
     assert poll_partner.delay().get() == "polled"
     assert call_partner.delay().get() == "called"
     print("semaphore: ok")

@@ -3,7 +3,7 @@
 import pytest
 
 from dflock_integrations import SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 
 def test_one_report_at_a_time(dflock_client):

@@ -2,7 +2,7 @@
 
 - `CELERY_BROKER_URL` set (e.g. `redis://127.0.0.1:6379/0`): that broker, with results in
   `CELERY_RESULT_BACKEND`, or the same URL.
-- Otherwise a folder broker (`dflock_integrations.celery.filesystem_broker`, kombu's
+- Otherwise a folder broker (`dflock_integrations.testing.filesystem_broker`, kombu's
   filesystem transport without its partial-write race) in `REPORTS_BROKER_DIR` (default: `.broker/`
   next to this file). Nothing to install, and every process on this machine pointing at
   the same folder shares the queue: the web app queues, the worker consumes.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
 
 DEFAULT_BROKER_DIR = Path(__file__).resolve().parent / ".broker"
 POLLING_INTERVAL_S = 0.05  # seconds between two looks at the message folder

@@ -2,26 +2,18 @@
 
 The framework adapters live in their own modules (`dflock_integrations.fastapi`,
 `.starlette`, `.django`, `.celery`) and import their framework only there.
+
+Layers, each importing only those before it: the core (`settings`, `errors`, `keys`,
+`options`, `_protocol`); the clients (`client/`); the embedded server (`server/`);
+the command line (`cli/`); what the HTTP adapters share (`_http/`: answers, rules,
+the one hold path); one package per framework; test tools (`testing/`).
+docs/architecture.md follows a key from each entry point to the wire.
 """
 
 from __future__ import annotations
 
-from dflock_integrations.client import (
-    AsyncDflockClient,
-    AsyncLease,
-    AsyncLock,
-    AsyncMultiLock,
-    AsyncSemaphore,
-    AsyncSubscription,
-    LockMode,
-    Rate,
-    Signal,
-    Stats,
-    SyncDflockClient,
-    SyncLease,
-    SyncMultiLock,
-    SyncSubscription,
-)
+from dflock_integrations import client
+from dflock_integrations.client import *  # noqa: F403  (its __all__, added to ours below)
 from dflock_integrations.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -42,12 +34,6 @@ from dflock_integrations.keys import KeyTemplate
 from dflock_integrations.settings import DflockSettings, ServerAddress
 
 __all__ = [
-    "AsyncDflockClient",
-    "AsyncLease",
-    "AsyncLock",
-    "AsyncMultiLock",
-    "AsyncSemaphore",
-    "AsyncSubscription",
     "AuthenticationError",
     "ConfigurationError",
     "DflockError",
@@ -56,21 +42,14 @@ __all__ = [
     "KeyTemplate",
     "LimitMismatchError",
     "LockLostError",
-    "LockMode",
     "LockTimeout",
     "MaxLocksError",
     "MaxWaitersError",
     "ProtocolError",
-    "Rate",
     "RateLimited",
     "ServerAddress",
     "ServerError",
     "ServerUnavailable",
-    "Signal",
     "SignalsUnsupported",
-    "Stats",
-    "SyncDflockClient",
-    "SyncLease",
-    "SyncMultiLock",
-    "SyncSubscription",
 ]
+__all__ += client.__all__  # the clients, their handles, signals and stats

@@ -26,6 +26,9 @@ MAX_PREFIX_BYTES = 64
 # Room left for the prefix: a rendered key longer than this is shortened, so a
 # template with many fields stays valid whatever it is given.
 MAX_RENDERED_BYTES = MAX_KEY_BYTES - MAX_PREFIX_BYTES
+# Characters a key may have for `prefixed` to pass it at once: 4 UTF-8 bytes each at
+# most, so with the longest prefix the key stays within MAX_KEY_BYTES.
+_SHORT = (MAX_KEY_BYTES - MAX_PREFIX_BYTES) // 4
 _SAFE = "-_.:@+"
 # `!` is never left bare by quote(), so a digest can never equal an encoded value.
 _DIGEST_MARK = "!"
@@ -115,8 +118,19 @@ class KeyTemplate:
 
 
 def prefixed(prefix: str, key: str) -> str:
-    """The key as sent: namespace first, then checked as a whole."""
-    return check_key(prefix + key)
+    """The key as sent, `prefix + key`: the one check a key gets on its way to the wire.
+
+    The prefix was checked with the settings (printable, no space, at most
+    MAX_PREFIX_BYTES), so what the key adds decides: a short printable key passes at
+    once; any other is checked in full, and its length with the prefix.
+    """
+    if type(key) is str and key.isprintable() and " " not in key and 0 < len(key) <= _SHORT:
+        return prefix + key
+    check_key(key)
+    full = prefix + key
+    if len(full.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"key {full[:40]!r}... is longer than {MAX_KEY_BYTES} bytes")
+    return full
 
 
 def check_channel(channel: str, *, pattern: bool = False) -> str:

@@ -1,13 +1,27 @@
-"""Checks for the options every adapter takes: semaphore limits, leases, timeouts.
+"""The options every adapter takes (semaphore limits, leases, timeouts), and their checks.
 
 Each adapter checks its options where they are written (a decorator, a dependency,
 a middleware rule), so a bad value fails at import or start-up, never a request or
 a task. `name` is how the option is written there, e.g. `@single_instance: lease_ttl_s`.
+
+`LeaseOptions` names the options of a lock or semaphore once, for the signatures of
+every adapter that takes them (`**options: Unpack[LeaseOptions]`); an adapter with
+more options extends it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+from typing_extensions import TypedDict
+
+
+class LeaseOptions(TypedDict, total=False):
+    """A lock's or semaphore's options; left out (or None): the client's settings."""
+
+    acquire_timeout_s: float | None  # how long to wait for the grant, in FIFO order
+    lease_ttl_s: int | None  # the lease asked for with each grant and renewal, in seconds
 
 
 def whole_number(value: object, name: str) -> int:
@@ -44,3 +58,14 @@ def check_lease_options(
         whole_number(lease_ttl_s, f"{prefix}lease_ttl_s")
     if acquire_timeout_s is not None:
         seconds(acquire_timeout_s, f"{prefix}acquire_timeout_s")
+
+
+def check_option_names(options: Mapping[str, object], allowed: type, where: str = "") -> None:
+    """TypeError naming an option `allowed` (a TypedDict such as `LeaseOptions`) lacks."""
+    names = allowed.__required_keys__ | allowed.__optional_keys__  # type: ignore[attr-defined]
+    unknown = sorted(set(options) - names)
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise TypeError(
+            f"{prefix}unknown option {unknown[0]!r}; the options are {', '.join(sorted(names))}"
+        )

@@ -3,13 +3,18 @@
 Values come, in this order of precedence, from arguments, `DFLOCK_*` environment
 variables, a `.env` file when one is named (`DflockSettings(_env_file=".env")`),
 and the defaults below. A `DFLOCK_*` variable that is not a setting but resembles
-one is an error, as is a wrong value.
+one is an error, as is a wrong value. `SettingsMapping` reads the same fields from
+a framework's own configuration (Django's `DFLOCK`, Celery's `app.conf.dflock`).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import ssl
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -26,7 +31,7 @@ from typing_extensions import Self
 
 from dflock_integrations._broker_url import BrokerUrl, parse_broker_url
 from dflock_integrations._variables import check_variable_names, warn_about_unread_dotenv
-from dflock_integrations.errors import ConfigurationError, InvalidKeyError
+from dflock_integrations.errors import ConfigurationError, InvalidKeyError, UnknownVariableError
 from dflock_integrations.keys import MAX_PREFIX_BYTES, check_channel
 
 DEFAULT_PORT = 6388
@@ -261,6 +266,83 @@ def resolve_settings(settings: DflockSettings | None, overrides: dict[str, Any])
     if settings is None:
         return DflockSettings(**overrides)
     return settings.replace(**overrides)
+
+
+_VARIABLE = re.compile(rf"\b{ENV_PREFIX}([A-Z0-9_]+)\b")
+
+
+@dataclass(frozen=True)
+class SettingsMapping:
+    """Settings written in a framework's configuration rather than in `DFLOCK_*` variables.
+
+    The keys are field names: in upper case only (`upper_case=True`, Django's way) or in
+    any case (Celery's). A given value wins over its variable; the variables fill in the
+    rest. Errors name a given value as `written_as(key)` (`DFLOCK["LEASE_TTL_S"]`), the
+    rest by their variables, and a key that is no setting together with the one it
+    resembles. `other_keys` are the framework's own (Django's `RULES`), never reported.
+    """
+
+    written_as: Callable[[str], str]
+    upper_case: bool = False
+    other_keys: Collection[str] = ()
+
+    def field(self, key: object) -> str | None:
+        """The setting a key names, or None."""
+        text = str(key)
+        if self.upper_case and text != text.upper():
+            return None
+        return text.lower() if text.lower() in DflockSettings.model_fields else None
+
+    def unknown(self, raw: Mapping[str, Any] | None) -> list[tuple[str, str | None]]:
+        """The keys that name no setting, each with the known key it resembles (or None)."""
+        known = self.known_keys()
+        found = []
+        for key in raw or ():
+            if self.field(key) is None and key not in self.other_keys:
+                close = difflib.get_close_matches(self._spelt(str(key)), known, n=1)
+                found.append((str(key), close[0] if close else None))
+        return found
+
+    def known_keys(self) -> list[str]:
+        return sorted({*map(self._spelt, DflockSettings.model_fields), *self.other_keys})
+
+    def unknown_message(self, key: str, meant: str | None) -> str:
+        hint = (
+            f"did you mean {self.written_as(meant)}?"
+            if meant
+            else f"known keys: {', '.join(self.known_keys())}"
+        )
+        return f"{self.written_as(key)} is not a dflock setting; {hint}"
+
+    def settings(
+        self, raw: Mapping[str, Any] | None, *, check_unknown: bool = True
+    ) -> DflockSettings:
+        """`DflockSettings` from `raw`; ConfigurationError naming every key at fault.
+
+        `check_unknown=False` leaves out the keys that name no setting (for a caller
+        that reports them apart).
+        """
+        raw = raw or {}
+        unknown = self.unknown(raw) if check_unknown else []
+        if unknown:
+            lines = [f"  {self.unknown_message(key, meant)}" for key, meant in unknown]
+            raise ConfigurationError("\n".join(["invalid dflock settings:", *lines]))
+        given = {field: key for key in raw if (field := self.field(key)) is not None}
+        try:
+            return DflockSettings(**{field: raw[key] for field, key in given.items()})
+        except UnknownVariableError:
+            raise  # about environment variables, named as they are set
+        except ConfigurationError as exc:
+            # Values given here are named as written here; the rest came from the
+            # environment and keep their variable names.
+            message = _VARIABLE.sub(
+                lambda m: self.written_as(given[f]) if (f := m[1].lower()) in given else m[0],
+                str(exc),
+            )
+            raise ConfigurationError(message) from None
+
+    def _spelt(self, name: str) -> str:
+        return name.upper() if self.upper_case else name.lower()
 
 
 def _describe(exc: ValidationError) -> str:

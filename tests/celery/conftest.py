@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from celery.exceptions import TimeoutError as ResultTimeout
 
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
 from dflock_integrations.client import SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 HERE = Path(__file__).resolve().parent
 CONF_ENV = "DFLOCK_CELERY_TEST_CONF"

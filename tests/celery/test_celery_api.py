@@ -92,6 +92,7 @@ def test_template_may_only_name_parameters():
         ({"lease_ttl_s": 1.5}, ValueError, "lease_ttl_s"),
         ({"retry_countdown_s": -0.1}, ValueError, "retry_countdown_s"),
         ({"emit": "yes"}, TypeError, "emit"),
+        ({"aquire_timeout_s": 1}, TypeError, "@single_instance: unknown option 'aquire_"),
         ({"key": 42}, InvalidKeyError, "key must be"),
         ({"key": "has space"}, InvalidKeyError, "whitespace"),
         ({"key": "field:{a.b}"}, InvalidKeyError, "plain name"),

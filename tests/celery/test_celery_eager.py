@@ -25,9 +25,9 @@ from dflock_integrations.celery import (
     is_skipped,
     single_instance,
 )
-from dflock_integrations.celery.filesystem_broker import filesystem_broker
 from dflock_integrations.errors import LockLostError, LockTimeout, ServerUnavailable
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.filesystem_broker import filesystem_broker
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually_sync
 
@@ -151,9 +151,12 @@ def test_a_skipped_run_is_told_apart_from_a_run_that_returned_none(app, dflock_c
     def task():
         ran.append(1)  # returns None
 
-    with dflock_client.lock("busy"):
-        skipped = task.delay()
-        assert skipped.get() == {"dflock": "skipped", "keys": ["busy"]}
+    holder = dflock_client.lock("busy")
+    assert holder.acquire()
+    skipped = task.delay()
+    assert skipped.get() == {"dflock": "skipped", "keys": ["busy"]}
+    # Confirmed, so the run below (which waits 0 s) never races a release on its way.
+    holder.release(wait=True)
     assert ran == []
     assert is_skipped(skipped.get()) and is_skipped(skipped)
     assert skipped.state == "SUCCESS"

@@ -5,7 +5,7 @@ import queue
 import pytest
 from kombu import Connection
 
-from dflock_integrations.celery.filesystem_broker import TRANSPORT, filesystem_broker
+from dflock_integrations.testing.filesystem_broker import TRANSPORT, filesystem_broker
 
 
 @pytest.fixture

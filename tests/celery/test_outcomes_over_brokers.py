@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from conftest import start_worker
 from dflock_integrations import SyncDflockClient
 from dflock_integrations.fastapi import SignalStreamResponse, dflock_lifespan
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 import brokers
 import live_http

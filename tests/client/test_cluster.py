@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dflock_integrations import AsyncDflockClient, ServerUnavailable, SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually
 

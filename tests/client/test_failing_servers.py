@@ -21,7 +21,7 @@ from dflock_integrations import (
     ServerUnavailable,
     SyncDflockClient,
 )
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import Wire, eventually, eventually_sync
 

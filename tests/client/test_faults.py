@@ -12,8 +12,8 @@ from dflock_integrations import (
     LockLostError,
     ServerUnavailable,
 )
-from dflock_integrations.pytest_plugin import settings_for
 from dflock_integrations.server import run_in_thread
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually
 

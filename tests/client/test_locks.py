@@ -203,3 +203,14 @@ async def test_lease_is_a_lock_without_a_limit_and_a_semaphore_with_one(client):
     assert (slot.kind, slot.limit) == ("semaphore", 3)
     async with lock, slot:
         assert lock.held and slot.held
+
+
+def test_lease_options_are_checked_once_per_pair_and_a_bool_never_passes(dflock_client):
+    """An adapter passes the same options on every request: checked the first time."""
+    first = dflock_client.lock("opts", acquire_timeout_s=1, lease_ttl_s=5)
+    again = dflock_client.semaphore("opts2", limit=2, acquire_timeout_s=1, lease_ttl_s=5)
+    assert (first.acquire_timeout_s, first.lease_ttl_s) == (again.acquire_timeout_s, 5)
+    with pytest.raises(ValueError, match="lease_ttl_s"):
+        dflock_client.lock("opts", acquire_timeout_s=1, lease_ttl_s=True)  # True == 1, refused
+    with pytest.raises(ValueError, match="lease_ttl_s"):
+        dflock_client.lock("opts", acquire_timeout_s=1, lease_ttl_s=0)

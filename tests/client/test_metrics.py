@@ -13,7 +13,7 @@ from dflock_integrations.metrics import (  # noqa: E402
     OpenTelemetryMetrics,
     PrometheusMetrics,
 )
-from dflock_integrations.pytest_plugin import settings_for  # noqa: E402
+from dflock_integrations.testing.pytest_plugin import settings_for  # noqa: E402
 
 from helpers import eventually  # noqa: E402
 

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from dflock_integrations import AsyncDflockClient, InvalidKeyError, SignalsUnsupported
-from dflock_integrations.pytest_plugin import settings_for
 from dflock_integrations.server import run_in_thread
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from dflock_integrations import LockLostError, LockTimeout, SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually_sync
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from dflock_integrations import SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually_sync
 

@@ -27,6 +27,9 @@ def test_public_names_are_pinned():
         "AsyncLease",
         "AsyncLock",
         "AsyncMultiLock",
+        "AsyncMultiLockHandle",
+        "AsyncRateLimiter",
+        "AsyncReentrantLock",
         "AsyncSemaphore",
         "AsyncSubscription",
         "AuthenticationError",
@@ -52,8 +55,14 @@ def test_public_names_are_pinned():
         "Stats",
         "SyncDflockClient",
         "SyncLease",
+        "SyncLock",
         "SyncMultiLock",
+        "SyncMultiLockHandle",
+        "SyncRateLimiter",
+        "SyncReentrantLock",
+        "SyncSemaphore",
         "SyncSubscription",
     ]
+    assert len(set(dflock_integrations.__all__)) == len(dflock_integrations.__all__)
     for name in dflock_integrations.__all__:
         assert hasattr(dflock_integrations, name)

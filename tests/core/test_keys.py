@@ -87,6 +87,40 @@ def test_prefix_is_checked_with_key():
         prefixed("", "a\nb")
 
 
+@given(
+    prefix=st.text(st.characters(codec="utf-8", exclude_categories=("Zs", "Cc")), max_size=16),
+    key=st.text(max_size=80),
+)
+def test_prefixed_accepts_exactly_what_a_whole_check_accepts(prefix, key):
+    """Its quick path for short keys lets nothing through that checking the whole
+    prefixed key would refuse, and refuses nothing it would accept."""
+    if check_key_or_none(prefix + "x") is None:
+        return  # the settings refuse such a prefix (16 characters: 64 bytes at most)
+    whole = check_key_or_none(key) is not None and check_key_or_none(prefix + key) is not None
+    assert (check_or_none(prefix, key) is not None) == whole
+
+
+def check_key_or_none(key):
+    try:
+        return check_key(key)
+    except InvalidKeyError:
+        return None
+
+
+def check_or_none(prefix, key):
+    try:
+        return prefixed(prefix, key)
+    except InvalidKeyError:
+        return None
+
+
+def test_prefixed_names_the_whole_key_when_it_is_too_long():
+    prefix = "p" * 64
+    assert prefixed(prefix, "é" * 48) == prefix + "é" * 48  # 64 + 96 bytes
+    with pytest.raises(InvalidKeyError, match="longer than 256 bytes"):
+        prefixed(prefix, "€" * 65)  # 64 + 195 bytes
+
+
 @pytest.mark.parametrize("channel", ["a", "a.b.c", "celery.succeeded.app.tasks.x"])
 def test_channels(channel):
     assert check_channel(channel) == channel

@@ -9,17 +9,16 @@ from django.test import override_settings
 
 import dflock_integrations.django as dj
 from dflock_integrations import ConfigurationError, SyncDflockClient
-from dflock_integrations.django import conf
-from dflock_integrations.rules import Rule
+from dflock_integrations.django import Rule, conf
 
 from helpers import eventually_sync
 
 
 def test_public_names_are_pinned():
     assert sorted(dj.__all__) == [
-        "DflockLockMixin", "DflockMiddleware", "aemit", "alock", "asemaphore", "close_clients",
-        "dflock_lock", "dflock_semaphore", "emit", "get_async_client", "get_client",
-        "get_settings", "json_response", "lock", "semaphore",
+        "DflockLockMixin", "DflockMiddleware", "HttpAnswer", "Rule", "aemit", "alock",
+        "asemaphore", "close_clients", "dflock_lock", "dflock_semaphore", "emit",
+        "get_async_client", "get_client", "get_settings", "json_response", "lock", "semaphore",
     ]  # fmt: skip
     for name in dj.__all__:
         assert hasattr(dj, name)

@@ -63,6 +63,8 @@ def test_decorator_checks_its_key_and_options_at_import():
         dflock_semaphore("reports", limit=0)
     with pytest.raises(ValueError, match="lease_ttl_s"):
         dflock_lock("invoice:{pk}", lease_ttl_s=0)
+    with pytest.raises(TypeError, match="unknown option 'lease_tll_s'"):
+        dflock_lock("invoice:{pk}", lease_tll_s=3)
 
 
 def test_decorated_view_keeps_its_name():

@@ -13,7 +13,7 @@ import pytest
 from examples_support import stack, using_redis
 
 from dflock_integrations.client import SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 RENDER_S = 1.0  # each report's simulated rendering, in seconds

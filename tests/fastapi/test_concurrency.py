@@ -26,7 +26,7 @@ from dflock_integrations.fastapi import (
     dflock_semaphore,
     install_exception_handlers,
 )
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually
 

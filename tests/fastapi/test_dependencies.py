@@ -207,6 +207,7 @@ async def test_a_key_function_returning_an_unusable_key_names_itself():
         (lambda: dflock_lock("k", acquire_timeout_s=-1), ValueError),
         (lambda: dflock_lock("k", acquire_timeout_s=float("nan")), ValueError),
         (lambda: dflock_lock("k", lease_ttl_s=0), ValueError),
+        (lambda: dflock_lock("k", aquire_timeout_s=1), TypeError),
         (lambda: dflock_semaphore("k", limit=0), ValueError),
         (lambda: dflock_semaphore("k", limit=True), ValueError),
         (lambda: dflock_semaphore("k", limit=None), ValueError),

@@ -5,6 +5,7 @@ import dflock_integrations.starlette as starlette_module
 
 STARLETTE_NAMES = [
     "DflockMiddleware",
+    "HttpAnswer",
     "Rule",
     "SignalStreamResponse",
     "channel_event",

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from dflock_integrations import SyncDflockClient
-from dflock_integrations.pytest_plugin import settings_for
+from dflock_integrations.testing.pytest_plugin import settings_for
 
 # The official client needs Python 3.12; on older Pythons these tests skip.
 dflockd_client = pytest.importorskip("dflockd_client")

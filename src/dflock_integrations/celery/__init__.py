@@ -18,26 +18,12 @@ See docs/celery.md.
 
 from __future__ import annotations
 
-try:
-    import celery  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.celery needs Celery: pip install dflock-integrations[celery]"
-    ) from None
-
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import celery  # noqa: F401
 from dflock_integrations.celery._config import close_clients, get_client, get_settings
-from dflock_integrations.celery._decorators import (
-    current_lease,
-    current_leases,
-    dflock_semaphore,
-    ensure_held,
-    single_instance,
-)
-from dflock_integrations.celery._outcomes import (
-    OUTCOMES,
-    install_outcome_signals,
-    outcome_channel,
-)
+from dflock_integrations.celery._current import current_lease, current_leases, ensure_held
+from dflock_integrations.celery._decorators import dflock_semaphore, single_instance
+from dflock_integrations.celery._outcomes import OUTCOMES, install_outcome_signals, outcome_channel
 from dflock_integrations.celery._sender import flush_outcome_signals
 from dflock_integrations.celery._skipped import is_skipped
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import sys
 import threading
 import weakref
@@ -18,18 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from celery._state import get_current_app
+from celery import current_app
 
 from dflock_integrations.celery._sender import sender
+from dflock_integrations.cli.exit_codes import CONFIG
 from dflock_integrations.client import SyncDflockClient
-from dflock_integrations.errors import ConfigurationError, UnknownVariableError
-from dflock_integrations.settings import DflockSettings
+from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.settings import DflockSettings, SettingsMapping
 
 CONF_KEY = "dflock"
-EX_CONFIG = 78  # sysexits.h: a configuration error
-SETTINGS_FIELDS = frozenset(DflockSettings.model_fields)
-
-_ENV_NAME = re.compile(r"\bDFLOCK_([A-Z0-9_]+)\b")
 
 
 def conf_name(field: str) -> str:
@@ -44,6 +40,9 @@ def raw_conf(app: Any) -> object:
     return conf.get(CONF_KEY.upper()) if raw is None else raw
 
 
+MAPPING = SettingsMapping(conf_name)
+
+
 def build_settings(raw: object) -> DflockSettings:
     """`DflockSettings` from `app.conf.dflock`; errors name the key they came from."""
     if raw is None:
@@ -55,27 +54,7 @@ def build_settings(raw: object) -> DflockSettings:
             f"app.conf.{CONF_KEY} must be a dict such as {{'servers': '127.0.0.1:6388'}} "
             f"or a DflockSettings, got {type(raw).__name__}"
         )
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        field = str(key).lower()
-        if field not in SETTINGS_FIELDS:
-            raise ConfigurationError(
-                f"{conf_name(str(key))} is not a dflock setting; expected one of "
-                f"{', '.join(sorted(SETTINGS_FIELDS))}"
-            )
-        values[field] = value
-    try:
-        return DflockSettings(**values)
-    except UnknownVariableError:
-        raise  # about environment variables, named as they are set
-    except ConfigurationError as exc:
-        # Values given in app.conf are named as written there; the rest came from
-        # the environment and keep their variable names.
-        given = {field.upper() for field in values}
-        message = _ENV_NAME.sub(
-            lambda m: conf_name(m[1].lower()) if m[1] in given else m[0], str(exc)
-        )
-        raise ConfigurationError(message) from None
+    return MAPPING.settings(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +76,7 @@ os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def _app_or_current(app: Any) -> Any:
-    return get_current_app() if app is None else app
+    return current_app._get_current_object() if app is None else app
 
 
 def get_settings(app: Any = None) -> DflockSettings:
@@ -142,7 +121,7 @@ def check_settings_at_worker_start(sender: Any = None, **_: Any) -> None:
         build_settings(raw_conf(app))
     except ConfigurationError as exc:
         print(f"dflock: the worker cannot start: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(EX_CONFIG) from None
+        raise SystemExit(CONFIG) from None
 
 
 def close_clients() -> None:

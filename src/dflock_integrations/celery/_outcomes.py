@@ -11,9 +11,8 @@ from __future__ import annotations
 import collections
 import logging
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 from celery.exceptions import Ignore, Reject, Retry, TimeLimitExceeded, WorkerLostError
@@ -29,6 +28,7 @@ from celery.worker import state as worker_state
 
 from dflock_integrations.celery._config import check_settings_at_worker_start, get_client
 from dflock_integrations.celery._sender import sender
+from dflock_integrations.celery._tasks import spec_of
 from dflock_integrations.errors import LockLostError
 
 log = logging.getLogger("dflock_integrations.celery")
@@ -115,23 +115,10 @@ def emit_outcome(task: Any, body: dict[str, object]) -> None:
     sender.submit(client, channel, body)
 
 
-def wrapped_chain(function: Any) -> Iterator[Any]:
-    """`function`, then what it wraps (`__wrapped__`), and so on; bounded, as a chain
-    could loop."""
-    for _ in range(32):
-        if function is None:
-            return
-        yield function
-        function = getattr(function, "__wrapped__", None)
-
-
 def decorated_emits(task: Any) -> bool | None:
     """None for a task without dflock decorators, else whether they announce outcomes."""
-    for function in wrapped_chain(getattr(task.run, "__func__", task.run)):
-        spec = getattr(function, "__dflock_spec__", None)
-        if spec is not None:
-            return bool(spec.emit)
-    return None
+    spec = spec_of(task)
+    return None if spec is None else bool(spec.emit)
 
 
 # -- the worker's main process: ends that no task body sees ------------------------------
@@ -186,25 +173,21 @@ def _remember_node_name(sender: Any = None, **_: Any) -> None:
     _node_name = getattr(sender, "hostname", None) or _node_name
 
 
-_hooks_lock = threading.Lock()
-_hooks_connected = False
+def connect_worker_hooks() -> None:
+    """Connect the receivers every decorated task relies on (again: a no-op)."""
+    # dispatch_uid makes each connect after the first a no-op.
+    task_failure.connect(
+        _on_parent_failure, weak=False, dispatch_uid="dflock.celery.parent_failure"
+    )
+    task_revoked.connect(_on_revoked, weak=False, dispatch_uid="dflock.celery.revoked")
+    _connect_worker_init()
 
 
-def connect_decorated_hooks() -> None:
-    """Connect, once per process, the receivers every decorated task relies on."""
-    global _hooks_connected
-    with _hooks_lock:
-        if _hooks_connected:
-            return
-        task_failure.connect(
-            _on_parent_failure, weak=False, dispatch_uid="dflock.celery.parent_failure"
-        )
-        task_revoked.connect(_on_revoked, weak=False, dispatch_uid="dflock.celery.revoked")
-        worker_init.connect(
-            check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
-        )
-        worker_init.connect(_remember_node_name, weak=False, dispatch_uid="dflock.celery.node")
-        _hooks_connected = True
+def _connect_worker_init() -> None:
+    worker_init.connect(
+        check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
+    )
+    worker_init.connect(_remember_node_name, weak=False, dispatch_uid="dflock.celery.node")
 
 
 # -- every other task of an app ------------------------------------------------------------
@@ -281,10 +264,7 @@ def install_outcome_signals(app: Any) -> None:
         (task_retry, receivers.retry),
         (task_revoked, receivers.revoked),
     )
-    worker_init.connect(
-        check_settings_at_worker_start, weak=False, dispatch_uid="dflock.celery.check"
-    )
-    worker_init.connect(_remember_node_name, weak=False, dispatch_uid="dflock.celery.node")
+    _connect_worker_init()
     for signal, receiver in pairs:
         # dispatch_uid makes a second call a no-op instead of a second announcement.
         signal.connect(receiver, weak=False, dispatch_uid=uid)

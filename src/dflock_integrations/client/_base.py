@@ -9,12 +9,13 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 
 from dflock_integrations.client._fencing import Fencing
 from dflock_integrations.client._ratelimit import Rate
-from dflock_integrations.keys import check_key, prefixed
+from dflock_integrations.keys import prefixed
 from dflock_integrations.metrics import Metrics, Names, metrics_for
 from dflock_integrations.options import check_lease_options, whole_number
 from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_settings
 
 LockT = TypeVar("LockT")
+_MAX_CHECKED_OPTIONS = 64  # distinct (timeout, lease) pairs remembered as checked
 SemaphoreT = TypeVar("SemaphoreT")
 ReentrantT = TypeVar("ReentrantT")
 MultiLockT = TypeVar("MultiLockT")
@@ -53,6 +54,7 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         self._reentrant: dict[tuple[str, object], list[Any]] = {}
         # The options of a handle that overrides nothing, checked once.
         self._default_options = lease_options(self.settings, None, None)
+        self._checked_options: dict[tuple[object, ...], dict[str, Any]] = {}
         self._fencing = Fencing(
             self.settings.fencing,
             cluster=self.settings.topology == "cluster",
@@ -110,8 +112,8 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         """
         handle: LockT = self._lock_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             limit=None,
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
@@ -138,8 +140,8 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         options = self._options(acquire_timeout_s, lease_ttl_s)
         multilock: MultiLockT = self._multilock_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             max_shared=whole_number(max_shared, "max_shared"),
             **options,
         )
@@ -158,8 +160,8 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         """A handle on one of `limit` slots of `key`; every user of a key must agree on `limit`."""
         handle: SemaphoreT = self._semaphore_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             limit=check_limit(limit),
             **self._options(acquire_timeout_s, lease_ttl_s),
         )
@@ -207,8 +209,8 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         check_lease_options(acquire_timeout_s=timeout)
         limiter = self._rate_limiter_class(
             self,
-            check_key(key),
-            prefixed(self.settings.key_prefix, key),
+            key,
+            prefixed(self.settings.key_prefix, key),  # the key's one check
             Rate.parse(rate),
             acquire_timeout_s=float(timeout),
         )
@@ -224,7 +226,15 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
     def _options(self, acquire_timeout_s: float | None, lease_ttl_s: int | None) -> dict[str, Any]:
         if acquire_timeout_s is None and lease_ttl_s is None:
             return self._default_options
-        return lease_options(self.settings, acquire_timeout_s, lease_ttl_s)
+        # Checked once per pair: an adapter passes the same pair on every request.
+        # The types are part of the key, so a checked 1 never lets True through.
+        pair = (type(acquire_timeout_s), acquire_timeout_s, type(lease_ttl_s), lease_ttl_s)
+        options = self._checked_options.get(pair)
+        if options is None:
+            options = lease_options(self.settings, acquire_timeout_s, lease_ttl_s)
+            if len(self._checked_options) < _MAX_CHECKED_OPTIONS:
+                self._checked_options[pair] = options
+        return options
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the parent's sockets, loops and threads are not ours to use."""

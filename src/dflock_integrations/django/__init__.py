@@ -9,14 +9,11 @@ See docs/django.md.
 
 from __future__ import annotations
 
-try:
-    import django  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.django needs Django: pip install dflock-integrations[django]"
-    ) from None
-
-from dflock_integrations.django._guard import json_response
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import django  # noqa: F401
+from dflock_integrations._http.answers import HttpAnswer
+from dflock_integrations._http.rules import Rule
+from dflock_integrations.django._holding import json_response
 from dflock_integrations.django.clients import close_clients, get_async_client, get_client
 from dflock_integrations.django.conf import get_settings
 from dflock_integrations.django.decorators import dflock_lock, dflock_semaphore
@@ -27,6 +24,8 @@ from dflock_integrations.django.mixins import DflockLockMixin
 __all__ = [
     "DflockLockMixin",
     "DflockMiddleware",
+    "HttpAnswer",
+    "Rule",
     "aemit",
     "alock",
     "asemaphore",

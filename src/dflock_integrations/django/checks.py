@@ -44,7 +44,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         return [Error(str(exc), id="dflock.E001")]
     messages: list[CheckMessage] = list(_unknown_keys(raw))
     try:
-        settings = conf.settings_from_known_keys(raw)
+        settings = conf.build_settings(raw, check_unknown=False)
     except ConfigurationError as exc:
         messages.extend(_invalid_values(str(exc)))
     else:
@@ -74,7 +74,7 @@ _RULE_HINT = (
 
 
 def _unknown_keys(raw: Any) -> Iterator[Error]:
-    for key, meant in conf.unknown_keys(raw):
+    for key, meant in conf.MAPPING.unknown(raw):
         yield Error(
             f"{conf.setting_name(key)} is not a dflock setting.",
             hint=f'Did you mean "{meant}"?'
@@ -195,13 +195,13 @@ def _captured_names(entry: URLPattern | URLResolver) -> frozenset[str]:
 
 
 def _key_fields(pattern: URLPattern) -> Iterator[tuple[str, tuple[str, ...]]]:
-    from dflock_integrations.django.decorators import GUARD_ATTRIBUTE, GuardedView
+    from dflock_integrations.django.decorators import HOLD_ATTRIBUTE, HeldView
     from dflock_integrations.django.mixins import DflockLockMixin
 
     callback = pattern.callback
-    guarded = getattr(callback, GUARD_ATTRIBUTE, None)
-    if isinstance(guarded, GuardedView):
-        yield guarded.template.template, guarded.template.fields
+    held = getattr(callback, HOLD_ATTRIBUTE, None)
+    if isinstance(held, HeldView):
+        yield held.template.template, held.template.fields
     view_class = getattr(callback, "view_class", None)
     if (
         isinstance(view_class, type)

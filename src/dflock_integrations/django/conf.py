@@ -13,8 +13,6 @@ the one the cached value was built from, and rebuilds when they differ.
 from __future__ import annotations
 
 import copy
-import difflib
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -23,23 +21,23 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from dflock_integrations.errors import ConfigurationError, UnknownVariableError
-from dflock_integrations.rules import Rule, coerce_rules
-from dflock_integrations.settings import DflockSettings
+from dflock_integrations._http.rules import Rule, coerce_rules
+from dflock_integrations.errors import ConfigurationError
+from dflock_integrations.settings import DflockSettings, SettingsMapping
 
 T = TypeVar("T")
 
 SETTING = "DFLOCK"
 RULES_KEY = "RULES"
-SETTINGS_KEYS = frozenset(name.upper() for name in DflockSettings.model_fields)
-KNOWN_KEYS = SETTINGS_KEYS | {RULES_KEY}
-
-_ENV_NAME = re.compile(r"\bDFLOCK_([A-Z0-9_]+)\b")
 
 
 def setting_name(key: str) -> str:
     """How a key is written in Django settings: `DFLOCK["LEASE_TTL_S"]`."""
     return f'{SETTING}["{key}"]'
+
+
+MAPPING = SettingsMapping(setting_name, upper_case=True, other_keys=(RULES_KEY,))
+KNOWN_KEYS = frozenset(MAPPING.known_keys())
 
 
 # Its locals hold DFLOCK as written, AUTH_TOKEN included: keep them out of error reports.
@@ -58,53 +56,17 @@ def raw_setting() -> Mapping[str, Any] | None:
     )
 
 
-def unknown_keys(raw: Mapping[str, Any] | None) -> list[tuple[str, str | None]]:
-    """The keys of `DFLOCK` that are no dflock setting, each with the known key it
-    resembles (None when it resembles none)."""
-    unknown = []
-    for key in raw or ():
-        if key not in KNOWN_KEYS:
-            close = difflib.get_close_matches(str(key).upper(), sorted(KNOWN_KEYS), n=1)
-            unknown.append((str(key), close[0] if close else None))
-    return unknown
-
-
-def unknown_key_message(key: str, meant: str | None) -> str:
-    hint = (
-        f"did you mean {setting_name(meant)}?"
-        if meant
-        else f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
-    )
-    return f"{setting_name(key)} is not a dflock setting; {hint}"
-
-
 # Its locals hold DFLOCK as written, AUTH_TOKEN included: keep them out of error reports.
 @sensitive_variables()
-def build_settings(raw: Mapping[str, Any] | None) -> DflockSettings:
+def build_settings(raw: Mapping[str, Any] | None, *, check_unknown: bool = True) -> DflockSettings:
     """`DflockSettings` from a `DFLOCK` dict; errors name the Django key they came from,
-    and the key an unknown one resembles."""
-    unknown = unknown_keys(raw)
-    if unknown:
-        lines = [f"  {unknown_key_message(key, meant)}" for key, meant in unknown]
-        raise ConfigurationError("\n".join(["invalid dflock settings:", *lines]))
-    return settings_from_known_keys(raw)
-
-
-@sensitive_variables()
-def settings_from_known_keys(raw: Mapping[str, Any] | None) -> DflockSettings:
-    """`build_settings` without the check for unknown keys (the system checks report
-    those apart)."""
-    given = {key for key in raw or () if key in SETTINGS_KEYS}
-    values = {key.lower(): raw[key] for key in given} if raw else {}
+    and the key an unknown one resembles. `check_unknown=False` leaves unknown keys out
+    (the system checks report those apart)."""
     try:
-        return DflockSettings(**values)
-    except UnknownVariableError:
-        raise  # about environment variables, named as they are set
+        return MAPPING.settings(raw, check_unknown=check_unknown)
     except ConfigurationError as exc:
-        # Values given in Django settings are named as written there; the rest came
-        # from the environment and keep their variable names.
-        message = _ENV_NAME.sub(lambda m: setting_name(m[1]) if m[1] in given else m[0], str(exc))
-        raise ConfigurationError(message) from None
+        # Raised anew here, so a traceback ends in this frame, whose locals Django hides.
+        raise type(exc)(str(exc)) from None
 
 
 def build_rules(raw: Mapping[str, Any] | None) -> tuple[Rule, ...]:

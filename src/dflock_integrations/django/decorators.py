@@ -15,72 +15,56 @@ from typing import Any, TypeVar, cast
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from typing_extensions import Unpack
 
-from dflock_integrations.django._guard import Guard, Responder, json_response
+from dflock_integrations._http.hold import Hold, HoldOptions
+from dflock_integrations.django import _holding
+from dflock_integrations.django._holding import Responder, json_response
 from dflock_integrations.keys import KeyTemplate
 
 V = TypeVar("V", bound=Callable[..., Any])
 
 # The attribute a decorated view carries, read by the URL system check (dflock.E004).
-GUARD_ATTRIBUTE = "dflock_guard"
+HOLD_ATTRIBUTE = "dflock_hold"
 
 
 @dataclass(frozen=True, slots=True)
-class GuardedView:
+class HeldView:
+    """What a decorated view holds, and how it answers a refusal."""
+
     template: KeyTemplate
-    guard: Guard
+    hold: Hold
+    respond: Responder
 
 
 def dflock_lock(
-    key: str,
-    *,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_after_s: float | None = None,
-    respond: Responder = json_response,
+    key: str, *, respond: Responder = json_response, **options: Unpack[HoldOptions]
 ) -> Callable[[V], V]:
     """Run the view while holding the lock `key`; answer 423 if it is not granted in time.
 
-    `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Timeouts
-    default to `DFLOCK["ACQUIRE_TIMEOUT_S"]` and `DFLOCK["LEASE_TTL_S"]`.
+    `key` may name URL keyword arguments: `@dflock_lock("invoice:{pk}")`. Options:
+    `acquire_timeout_s` and `lease_ttl_s` (default: `DFLOCK["ACQUIRE_TIMEOUT_S"]` and
+    `DFLOCK["LEASE_TTL_S"]`), `retry_after_s` (the refusal's Retry-After, default 1 s);
+    `respond(request, answer)` builds the refusal's response (JSON by default).
     """
-    return _decorator(
-        KeyTemplate(key),
-        Guard(
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry_after_s=retry_after_s,
-            respond=respond,
-        ),
-    )
+    hold = Hold.checked(where="@dflock_lock", **options)
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
 def dflock_semaphore(
-    key: str,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    retry_after_s: float | None = None,
-    respond: Responder = json_response,
+    key: str, *, limit: int, respond: Responder = json_response, **options: Unpack[HoldOptions]
 ) -> Callable[[V], V]:
     """Run the view in one of `limit` slots of `key`; answer 429 if none frees up in time.
 
-    Every user of a key must agree on `limit`.
+    Every user of a key must agree on `limit`. The options are `dflock_lock`'s.
     """
-    return _decorator(
-        KeyTemplate(key),
-        Guard(
-            limit=limit,
-            acquire_timeout_s=acquire_timeout_s,
-            lease_ttl_s=lease_ttl_s,
-            retry_after_s=retry_after_s,
-            respond=respond,
-        ),
-    )
+    hold = Hold.checked(limit=limit, where="@dflock_semaphore", **options)
+    return _decorator(HeldView(KeyTemplate(key), hold, respond))
 
 
-def _decorator(template: KeyTemplate, guard: Guard) -> Callable[[V], V]:
+def _decorator(held: HeldView) -> Callable[[V], V]:
+    template, hold, respond = held.template, held.hold, held.respond
+
     def decorate(view: V) -> V:
         wrapper: Callable[..., Any]
         if iscoroutinefunction(view):
@@ -89,26 +73,22 @@ def _decorator(template: KeyTemplate, guard: Guard) -> Callable[[V], V]:
             async def async_wrapper(
                 request: HttpRequest, *args: Any, **kwargs: Any
             ) -> HttpResponseBase:
-                return await guard.arun(
-                    request,
-                    template.render(kwargs),
-                    functools.partial(async_view, request, *args, **kwargs),
-                )
+                key = template.render(kwargs)
+                call = functools.partial(async_view, request, *args, **kwargs)
+                return await _holding.arun(hold, request, key, call, respond)
 
             wrapper = async_wrapper
         else:
             sync_view = cast(Callable[..., HttpResponseBase], view)
 
             def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                return guard.run(
-                    request,
-                    template.render(kwargs),
-                    functools.partial(sync_view, request, *args, **kwargs),
-                )
+                key = template.render(kwargs)
+                call = functools.partial(sync_view, request, *args, **kwargs)
+                return _holding.run(hold, request, key, call, respond)
 
             wrapper = sync_wrapper
         functools.update_wrapper(wrapper, view)
-        setattr(wrapper, GUARD_ATTRIBUTE, GuardedView(template, guard))
+        setattr(wrapper, HOLD_ATTRIBUTE, held)
         return cast(V, wrapper)
 
     return decorate

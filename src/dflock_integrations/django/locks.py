@@ -14,50 +14,34 @@ is not acquired yet: enter it with `with` / `async with`, or call `acquire()`.
 
 from __future__ import annotations
 
+from typing_extensions import Unpack
+
 from dflock_integrations.client import AsyncLock, AsyncSemaphore, SyncLease
 from dflock_integrations.django.clients import get_async_client, get_client
+from dflock_integrations.options import LeaseOptions
 
 
-def lock(
-    key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
-) -> SyncLease:
-    """A lock on `key`; `with lock(key):` raises LockTimeout if not granted in time."""
-    return get_client().lock(key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s)
+def lock(key: str, **options: Unpack[LeaseOptions]) -> SyncLease:
+    """A lock on `key`; `with lock(key):` raises LockTimeout if not granted in time.
+
+    `acquire_timeout_s` and `lease_ttl_s` default to `DFLOCK`'s.
+    """
+    return get_client().lock(key, **options)
 
 
-def semaphore(
-    key: str,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-) -> SyncLease:
+def semaphore(key: str, *, limit: int, **options: Unpack[LeaseOptions]) -> SyncLease:
     """One of `limit` slots of `key`; every user of a key must agree on `limit`."""
-    return get_client().semaphore(
-        key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
-    )
+    return get_client().semaphore(key, limit=limit, **options)
 
 
-def alock(
-    key: str, *, acquire_timeout_s: float | None = None, lease_ttl_s: int | None = None
-) -> AsyncLock:
+def alock(key: str, **options: Unpack[LeaseOptions]) -> AsyncLock:
     """The async twin of `lock()`; call it on the loop that will use it."""
-    return get_async_client().lock(
-        key, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
-    )
+    return get_async_client().lock(key, **options)
 
 
-def asemaphore(
-    key: str,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-) -> AsyncSemaphore:
+def asemaphore(key: str, *, limit: int, **options: Unpack[LeaseOptions]) -> AsyncSemaphore:
     """The async twin of `semaphore()`; call it on the loop that will use it."""
-    return get_async_client().semaphore(
-        key, limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
-    )
+    return get_async_client().semaphore(key, limit=limit, **options)
 
 
 def emit(channel: str, payload: object) -> int | None:

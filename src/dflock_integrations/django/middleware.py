@@ -7,7 +7,7 @@
         ],
     }
 
-Rules are those of the ASGI middleware (`dflock_integrations.rules.Rule`), matched
+Rules are those of the ASGI middleware (`dflock_integrations.django.Rule`), matched
 against `request.path_info` in order; the first match wins. They are read from
 settings on each request, so `override_settings` applies to them too.
 """
@@ -22,10 +22,10 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from dflock_integrations.django import conf
-from dflock_integrations.django._guard import Guard, json_response
-from dflock_integrations.http_answers import HttpAnswer
-from dflock_integrations.rules import Rule, first_match
+from dflock_integrations._http.answers import HttpAnswer
+from dflock_integrations._http.rules import Rule, first_match
+from dflock_integrations.django import _holding, conf
+from dflock_integrations.django._holding import json_response
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
@@ -51,9 +51,8 @@ class DflockMiddleware:
         if match is None:
             return get_response(request)
         rule, key = match
-        return _guard(rule).run(
-            request, key, functools.partial(get_response, request), respond=self.respond
-        )
+        call = functools.partial(get_response, request)
+        return _holding.run(rule.hold, request, key, call, self.respond)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         get_response = cast(AsyncGetResponse, self.get_response)
@@ -61,9 +60,8 @@ class DflockMiddleware:
         if match is None:
             return await get_response(request)
         rule, key = match
-        return await _guard(rule).arun(
-            request, key, functools.partial(get_response, request), respond=self.respond
-        )
+        call = functools.partial(get_response, request)
+        return await _holding.arun(rule.hold, request, key, call, self.respond)
 
     def match(self, request: HttpRequest) -> tuple[Rule, str] | None:
         """The rule and key for this request, or None; override to match differently."""
@@ -72,11 +70,3 @@ class DflockMiddleware:
     def respond(self, request: HttpRequest, answer: HttpAnswer) -> HttpResponseBase:
         """The answer when the key is refused (423, 429 or 503); JSON by default."""
         return json_response(request, answer)
-
-
-def _guard(rule: Rule) -> Guard:
-    return Guard(
-        limit=rule.limit,
-        acquire_timeout_s=rule.acquire_timeout_s,
-        lease_ttl_s=rule.lease_ttl_s,
-    )

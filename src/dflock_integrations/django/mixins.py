@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from dflock_integrations.django._guard import Guard, json_response
-from dflock_integrations.http_answers import HttpAnswer
+from dflock_integrations._http.answers import HttpAnswer
+from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.rules import with_head
+from dflock_integrations.django import _holding
+from dflock_integrations.django._holding import json_response
 from dflock_integrations.keys import KeyTemplate
-from dflock_integrations.rules import with_head
 
 if TYPE_CHECKING:
     from django.views import View
@@ -47,13 +49,13 @@ class DflockLockMixin(_Base):
     dflock_retry_after_s: ClassVar[float | None] = None
 
     _dflock_template: ClassVar[KeyTemplate | None] = None
-    _dflock_guard: ClassVar[Guard] = Guard()
+    _dflock_hold: ClassVar[Hold] = Hold()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Checked at import time, so a bad key or limit never reaches a request.
         cls._dflock_template = None if cls.dflock_key is None else KeyTemplate(cls.dflock_key)
-        cls._dflock_guard = Guard(
+        cls._dflock_hold = Hold.checked(
             limit=cls.dflock_limit,
             acquire_timeout_s=cls.dflock_acquire_timeout_s,
             lease_ttl_s=cls.dflock_lease_ttl_s,
@@ -86,5 +88,5 @@ class DflockLockMixin(_Base):
             return parent()
         if self.view_is_async:
             view = cast(Callable[[], Awaitable[HttpResponseBase]], parent)
-            return self._dflock_guard.arun(request, key, view, respond=self.dflock_response)
-        return self._dflock_guard.run(request, key, parent, respond=self.dflock_response)
+            return _holding.arun(self._dflock_hold, request, key, view, self.dflock_response)
+        return _holding.run(self._dflock_hold, request, key, parent, self.dflock_response)

@@ -7,10 +7,10 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from dflock_integrations.cli.stats_table import HEADERS, stats_rows
 from dflock_integrations.django import conf
 from dflock_integrations.django.clients import get_client
 from dflock_integrations.errors import DflockError
-from dflock_integrations.stats_table import HEADERS, stats_rows
 
 TEMPLATE = "dflock/status.html"
 MAX_REFRESH_S = 3600

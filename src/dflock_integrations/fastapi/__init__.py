@@ -12,14 +12,10 @@ See docs/fastapi.md.
 
 from __future__ import annotations
 
-try:
-    import fastapi
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.fastapi needs FastAPI: pip install dflock-integrations[fastapi]"
-    ) from None
-
 import inspect as _inspect
+
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import fastapi
 
 if "scope" not in _inspect.signature(fastapi.Depends).parameters:  # pragma: no cover
     raise ImportError(
@@ -37,6 +33,7 @@ from dflock_integrations.fastapi._dependencies import (
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
 from dflock_integrations.starlette import (
     DflockMiddleware,
+    HttpAnswer,
     Rule,
     SignalStreamResponse,
     channel_event,
@@ -51,6 +48,7 @@ __all__ = [
     "DflockHTTPException",
     "DflockMiddleware",
     "HeldLease",
+    "HttpAnswer",
     "KeySource",
     "LeaseDependency",
     "Rule",

@@ -16,10 +16,10 @@ from fastapi import HTTPException
 from fastapi.params import Depends
 from starlette.requests import HTTPConnection
 
+from dflock_integrations._http.answers import HttpAnswer, refuse
 from dflock_integrations.client import AsyncDflockClient
 from dflock_integrations.errors import DflockError
-from dflock_integrations.http_answers import HttpAnswer, answer_for, log_answer
-from dflock_integrations.starlette._state import client_in
+from dflock_integrations.starlette import get_dflock_client as app_client
 
 # Handlers for these catch everything; the app's 500 handler is not an answer to prefer.
 _TOO_GENERAL = frozenset({Exception, BaseException, object})
@@ -47,11 +47,10 @@ def refusal(
     handlers = getattr(conn.scope.get("app"), "exception_handlers", None) or {}
     if any(cls in handlers for cls in type(exc).__mro__ if cls not in _TOO_GENERAL):
         return exc
-    answer = answer_for(exc, retry_after_s=retry_after_s)
-    if answer is None or conn.scope["type"] != "http":
+    if conn.scope["type"] != "http":
         return exc
-    log_answer(exc, answer, conn.scope["method"], conn.scope["path"])
-    return DflockHTTPException(answer, exc)
+    answer = refuse(exc, conn.scope["method"], conn.scope["path"], retry_after_s=retry_after_s)
+    return exc if answer is None else DflockHTTPException(answer, exc)
 
 
 async def _answering_failures(conn: HTTPConnection) -> AsyncIterator[HTTPConnection]:
@@ -71,7 +70,7 @@ def get_dflock_client(conn: HTTPConnection) -> AsyncDflockClient:
     As a dependency it also answers the endpoint's own dflock failures (an emit to a
     server without signals: 501; an unreachable server: 503) without any handler.
     """
-    return client_in(conn.scope)
+    return app_client(conn)
 
 
 # What FastAPI reads instead of the parameter above: the same connection, passed

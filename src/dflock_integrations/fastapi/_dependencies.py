@@ -24,8 +24,11 @@ endpoint's parameters and shows them in the OpenAPI schema. Declaring every fiel
 would have FastAPI check again what it checks for the endpoint already, at about
 12 µs a field, more than the rest of this dependency.
 
-A dflock failure becomes its HTTP answer (423, 429, 503...) with or without exception
-handlers installed; see `_answers.py`.
+The lease is taken and released by the HTTP layer's one hold path
+(`dflock_integrations._http.hold`); a request that has to queue receives its body
+meanwhile to notice its client leaving (`_queued.py`). A dflock failure becomes its
+HTTP answer (423, 429, 503...) with or without exception handlers installed; see
+`_answers.py`.
 """
 
 from __future__ import annotations
@@ -37,16 +40,18 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
+from typing_extensions import Unpack
 
-from dflock_integrations.client import AsyncDflockClient, AsyncLease
+from dflock_integrations._http import hold
+from dflock_integrations._http.hold import Hold, HoldOptions
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
-from dflock_integrations.fastapi._queued import left, wait_for_grant
+from dflock_integrations.fastapi._queued import left, take
 from dflock_integrations.keys import KeyTemplate, check_key
-from dflock_integrations.options import check_lease_options, seconds
-from dflock_integrations.starlette._state import client_in, locking_enabled
-from dflock_integrations.starlette._waiting import release
+from dflock_integrations.options import check_option_names
+from dflock_integrations.starlette import get_dflock_client as app_client
+from dflock_integrations.starlette import locking_enabled
 
 KeySource = str | Callable[[Request], str | Awaitable[str]]
 
@@ -68,20 +73,14 @@ class LeaseDependency:
         self,
         key: KeySource,
         *,
-        limit: int | None,
-        acquire_timeout_s: float | None,
-        lease_ttl_s: int | None,
-        enabled: bool,
-        hold_for_stream: bool,
-        watch_disconnect: bool,
+        limit: int | None = None,
+        enabled: bool = True,
+        hold_for_stream: bool = False,
+        watch_disconnect: bool = True,
         types: Mapping[str, Any] | None = None,
-        retry_after_s: float | None = None,
+        **options: Unpack[HoldOptions],
     ) -> None:
-        check_lease_options(
-            limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s
-        )
-        if retry_after_s is not None:
-            seconds(retry_after_s, "retry_after_s")
+        self.hold = Hold.checked(limit=limit, **options)  # what it holds, checked now
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -101,13 +100,10 @@ class LeaseDependency:
         # Declared to FastAPI, which converts them; the others are read as sent.
         self._typed = tuple(f for f in dict.fromkeys(fields) if f in self.types)
         self._raw = tuple(f for f in dict.fromkeys(fields) if f not in self.types)
-        self.limit = limit
-        self.acquire_timeout_s = acquire_timeout_s
-        self.lease_ttl_s = lease_ttl_s
+        self.limit = limit  # None: a lock; the other options are self.hold's
         self.enabled = enabled
         self.hold_for_stream = hold_for_stream
         self.watch_disconnect = watch_disconnect
-        self.retry_after_s = retry_after_s
         # The exit stack the release goes on: the endpoint's, or the whole request's.
         self._stack = "fastapi_inner_astack" if hold_for_stream else "fastapi_function_astack"
         keyword = inspect.Parameter.KEYWORD_ONLY
@@ -139,17 +135,15 @@ class LeaseDependency:
                 "its lease; dflock_integrations.fastapi needs FastAPI >= 0.121"
             )
         try:
-            handle = self.handle(client_in(scope), key)
-            granted = await handle.enqueue() or await wait_for_grant(
-                handle, request, watch_disconnect=self.watch_disconnect
-            )
+            client = app_client(request)
+            lease = await take(self.hold, client, key, request, self.watch_disconnect)
         except DflockError as exc:
-            raise refusal(request, exc, retry_after_s=self.retry_after_s) from exc
-        if not granted:
+            raise refusal(request, exc, retry_after_s=self.hold.retry_after_s) from exc
+        if lease is None:
             raise left()
         # Not shielded: a release cut short closes its connection, which frees the grant.
-        stack.push_async_callback(release, handle, request.method, scope["path"])
-        return handle
+        stack.push_async_callback(hold.release, lease, request.method, scope["path"])
+        return lease
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
@@ -209,26 +203,17 @@ class LeaseDependency:
                 "make any value safe"
             ) from None
 
-    def handle(self, client: AsyncDflockClient, key: str) -> AsyncLease:
-        return client.lease(
-            key,
-            limit=self.limit,
-            acquire_timeout_s=self.acquire_timeout_s,
-            lease_ttl_s=self.lease_ttl_s,
-        )
+
+class DependencyOptions(HoldOptions, total=False):
+    """The options of `dflock_lock` and `dflock_semaphore` (see `dflock_lock`)."""
+
+    enabled: bool
+    hold_for_stream: bool
+    watch_disconnect: bool
+    types: Mapping[str, Any] | None
 
 
-def dflock_lock(
-    key: KeySource,
-    *,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    enabled: bool = True,
-    hold_for_stream: bool = False,
-    watch_disconnect: bool = True,
-    types: Mapping[str, Any] | None = None,
-    retry_after_s: float | None = None,
-) -> LeaseDependency:
+def dflock_lock(key: KeySource, **options: Unpack[DependencyOptions]) -> LeaseDependency:
     """A dependency holding the lock on `key` while the endpoint runs; gives the lease.
 
     `key`: a template such as `"order:{order_id}"` (each field from the path parameter
@@ -246,30 +231,12 @@ def dflock_lock(
     also shown in the OpenAPI schema.
     `retry_after_s`: the Retry-After of its refusals (default 1 s).
     """
-    return LeaseDependency(
-        key,
-        limit=None,
-        acquire_timeout_s=acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        enabled=enabled,
-        hold_for_stream=hold_for_stream,
-        watch_disconnect=watch_disconnect,
-        types=types,
-        retry_after_s=retry_after_s,
-    )
+    check_option_names(options, DependencyOptions, "dflock_lock")
+    return LeaseDependency(key, **options)
 
 
 def dflock_semaphore(
-    key: KeySource,
-    *,
-    limit: int,
-    acquire_timeout_s: float | None = None,
-    lease_ttl_s: int | None = None,
-    enabled: bool = True,
-    hold_for_stream: bool = False,
-    watch_disconnect: bool = True,
-    types: Mapping[str, Any] | None = None,
-    retry_after_s: float | None = None,
+    key: KeySource, *, limit: int, **options: Unpack[DependencyOptions]
 ) -> LeaseDependency:
     """Like `dflock_lock`, holding one of `limit` slots of `key` (429 when none frees in time).
 
@@ -277,14 +244,5 @@ def dflock_semaphore(
     """
     if limit is None:
         raise ValueError("dflock_semaphore needs limit=, a whole number >= 1")
-    return LeaseDependency(
-        key,
-        limit=limit,
-        acquire_timeout_s=acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        enabled=enabled,
-        hold_for_stream=hold_for_stream,
-        watch_disconnect=watch_disconnect,
-        types=types,
-        retry_after_s=retry_after_s,
-    )
+    check_option_names(options, DependencyOptions, "dflock_semaphore")
+    return LeaseDependency(key, limit=limit, **options)

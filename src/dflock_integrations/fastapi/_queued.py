@@ -1,8 +1,9 @@
-"""A request that had to queue for its key: wait for the grant unless the client leaves.
+"""A request that has to queue for its key: the body is received meanwhile.
 
-The body is received while waiting, kept for the endpoint, so that a disconnect is
-the only message left to notice. A grant does not cut the read short (that would
-lose what was received); the read finishes under the lease, which is renewed.
+The body is received while the request waits, kept for the endpoint, so that a
+disconnect is the only message left to notice. A grant does not cut the read short
+(that would lose what was received); the read finishes under the lease, which is
+renewed. The waiting itself is the HTTP layer's (`dflock_integrations._http.hold`).
 """
 
 from __future__ import annotations
@@ -13,31 +14,42 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from dflock_integrations.client import AsyncLease
-from dflock_integrations.starlette._waiting import CLIENT_CLOSED_REQUEST, wait_unless_gone
+from dflock_integrations._http.hold import Hold
+from dflock_integrations.client import AsyncDflockClient, AsyncLease
+
+# nginx's "client closed request": the status logged for a request whose client left.
+CLIENT_CLOSED_REQUEST = 499
 
 
-async def wait_for_grant(handle: AsyncLease, request: Request, *, watch_disconnect: bool) -> bool:
-    """After an `enqueue()` that queued: True once granted; False if the client left first
-    (its place given up). Raises LockTimeout when not granted in time."""
+async def take(
+    what: Hold, client: AsyncDflockClient, key: str, request: Request, watch_disconnect: bool
+) -> AsyncLease | None:
+    """Hold `key` for `request`; None if its client left while queued (nothing is held
+    then). Raises LockTimeout when not granted in time."""
     if not watch_disconnect:
-        return await wait_unless_gone(handle, asyncio.get_running_loop().create_future)
-    body = asyncio.ensure_future(_read_body(request))
+        return await what.take(client, key)
+    body: asyncio.Future[None] | None = None
 
-    async def client_gone() -> None:
+    async def client_gone() -> None:  # called only once the request has queued
+        nonlocal body
+        body = asyncio.ensure_future(_read_body(request))
         await asyncio.shield(body)
         await _disconnected(request)
 
     try:
-        granted = await wait_unless_gone(handle, client_gone)
-        if granted:
-            await body
-        return granted
+        lease = await what.take(client, key, client_gone)
     except BaseException:
-        body.cancel()
-        with anyio.CancelScope(shield=True):
-            await handle.release()  # held or queued: either way, given up
+        if body is not None:
+            body.cancel()
         raise
+    if lease is not None and body is not None:
+        try:
+            await body
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await lease.release()  # held, and given up with the request
+            raise
+    return lease
 
 
 async def _read_body(request: Request) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from types import TracebackType
 
 from typing_extensions import Self
 
@@ -139,12 +138,7 @@ class DflockServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     # -- called by sessions ----------------------------------------------------------

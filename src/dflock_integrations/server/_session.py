@@ -14,7 +14,7 @@ import hmac
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from dflock_integrations.server._commands import Bad, execute
@@ -115,13 +115,11 @@ class Session(asyncio.Protocol):
         # on it after the write timeout.
         if self._transport is not None:
             self._transport.pause_reading()
-        loop = asyncio.get_running_loop()
-        self._write_timer = loop.call_later(self.server.config.write_timeout_s, self.abort)
+        self._write_timer = _later(self.server.config.write_timeout_s, self.abort)
 
     def resume_writing(self) -> None:
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+        _cancel(self._write_timer)
+        self._write_timer = None
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()
 
@@ -235,15 +233,23 @@ class Session(asyncio.Protocol):
         self.closed = True
 
     def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
-        loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(self.server.config.read_timeout_s, self._idle)
+        _cancel(self._idle_timer)
+        self._idle_timer = _later(self.server.config.read_timeout_s, self._idle)
 
     def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        _cancel(self._idle_timer)
+        self._idle_timer = None
 
     def _idle(self) -> None:
         if self._busy is None and not self.closed:
             self._fail()
+
+
+def _later(delay_s: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(delay_s, callback)
+
+
+def _cancel(timer: asyncio.TimerHandle | None) -> None:
+    """Cancel `timer`, if there is one."""
+    if timer is not None:
+        timer.cancel()

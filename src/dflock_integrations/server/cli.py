@@ -20,102 +20,82 @@ from dflock_integrations.server._profiles import CHOICES, DEFAULT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _option(flag: str, env: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(flag, envvar=f"DFLOCKD_{env}", show_envvar=True, **kwargs)
+# dflockd's own flags, each also read from its DFLOCKD_* variable (dflockd's names).
+_SECONDS = click.FloatRange(min=0, min_open=True)
+_DFLOCKD_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--host", "HOST", {"default": "127.0.0.1", "help": "Address to bind."}),
+    ("--port", "PORT", {"type": click.IntRange(0, 65535), "default": 6388}),
+    ("--auth-token", "AUTH_TOKEN", {"help": "Clients must send this token first."}),
+    (
+        "--auth-token-file",
+        "AUTH_TOKEN_FILE",
+        {"type": click.Path(exists=True, dir_okay=False, path_type=Path)},
+    ),
+    ("--tls-cert", "TLS_CERT", {"type": click.Path(exists=True, dir_okay=False)}),
+    ("--tls-key", "TLS_KEY", {"type": click.Path(exists=True, dir_okay=False)}),
+    (
+        "--default-lease-ttl",
+        "DEFAULT_LEASE_TTL_S",
+        {"type": click.IntRange(min=1), "default": 33, "help": "Seconds."},
+    ),
+    ("--lease-sweep-interval", "LEASE_SWEEP_INTERVAL_S", {"type": _SECONDS, "default": 1.0}),
+    ("--gc-interval", "GC_LOOP_SLEEP", {"type": _SECONDS, "default": 5.0}),
+    ("--gc-max-idle", "GC_MAX_UNUSED_TIME", {"type": click.FloatRange(min=0), "default": 60.0}),
+    (
+        "--max-locks",
+        "MAX_LOCKS",
+        {"type": click.IntRange(min=0), "default": 1024, "help": "Distinct keys; 0 for no limit."},
+    ),
+    (
+        "--max-waiters",
+        "MAX_WAITERS",
+        {"type": click.IntRange(min=0), "default": 0, "help": "Per key; 0 for no limit."},
+    ),
+    (
+        "--max-connections",
+        "MAX_CONNECTIONS",
+        {"type": click.IntRange(min=0), "default": 0, "help": "0 for no limit."},
+    ),
+    (
+        "--max-subscriptions",
+        "MAX_SUBSCRIPTIONS",
+        {
+            "type": click.IntRange(min=0),
+            "default": 1024,
+            "help": "Listen patterns per connection.",
+        },
+    ),
+    (
+        "--read-timeout",
+        "READ_TIMEOUT_S",
+        {
+            "type": _SECONDS,
+            "default": 23.0,
+            "help": "Idle seconds before a connection is closed.",
+        },
+    ),
+    ("--write-timeout", "WRITE_TIMEOUT_S", {"type": _SECONDS, "default": 5.0}),
+    (
+        "--shutdown-timeout",
+        "SHUTDOWN_TIMEOUT_S",
+        {"type": click.FloatRange(min=0), "default": 30.0},
+    ),
+)
+
+
+def _dflockd_flags(command: F) -> F:
+    """dflockd's flags on `command`; a default is shown unless it is 0 (no limit)."""
+    for flag, env, settings in reversed(_DFLOCKD_FLAGS):
+        shown = bool(settings.get("default"))
+        option = click.option(
+            flag, envvar=f"DFLOCKD_{env}", show_envvar=True, show_default=shown, **settings
+        )
+        command = option(command)
+    return command
 
 
 @click.command()
-@_option("--host", "HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
-@_option("--port", "PORT", type=click.IntRange(0, 65535), default=6388, show_default=True)
-@_option("--auth-token", "AUTH_TOKEN", help="Clients must send this token first.")
-@_option(
-    "--auth-token-file",
-    "AUTH_TOKEN_FILE",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
-@_option("--tls-cert", "TLS_CERT", type=click.Path(exists=True, dir_okay=False))
-@_option("--tls-key", "TLS_KEY", type=click.Path(exists=True, dir_okay=False))
-@_option(
-    "--default-lease-ttl",
-    "DEFAULT_LEASE_TTL_S",
-    type=click.IntRange(min=1),
-    default=33,
-    show_default=True,
-    help="Seconds.",
-)
-@_option(
-    "--lease-sweep-interval",
-    "LEASE_SWEEP_INTERVAL_S",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-)
-@_option(
-    "--gc-interval",
-    "GC_LOOP_SLEEP",
-    type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
-    show_default=True,
-)
-@_option(
-    "--gc-max-idle",
-    "GC_MAX_UNUSED_TIME",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-)
-@_option(
-    "--max-locks",
-    "MAX_LOCKS",
-    type=click.IntRange(min=0),
-    default=1024,
-    show_default=True,
-    help="Distinct keys; 0 for no limit.",
-)
-@_option(
-    "--max-waiters",
-    "MAX_WAITERS",
-    type=click.IntRange(min=0),
-    default=0,
-    help="Per key; 0 for no limit.",
-)
-@_option(
-    "--max-connections",
-    "MAX_CONNECTIONS",
-    type=click.IntRange(min=0),
-    default=0,
-    help="0 for no limit.",
-)
-@_option(
-    "--max-subscriptions",
-    "MAX_SUBSCRIPTIONS",
-    type=click.IntRange(min=0),
-    default=1024,
-    show_default=True,
-    help="Listen patterns per connection.",
-)
-@_option(
-    "--read-timeout",
-    "READ_TIMEOUT_S",
-    type=click.FloatRange(min=0, min_open=True),
-    default=23.0,
-    show_default=True,
-    help="Idle seconds before a connection is closed.",
-)
-@_option(
-    "--write-timeout",
-    "WRITE_TIMEOUT_S",
-    type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
-    show_default=True,
-)
-@_option(
-    "--shutdown-timeout",
-    "SHUTDOWN_TIMEOUT_S",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-)
+@_dflockd_flags
 @click.option(
     "--compat",
     type=click.Choice(CHOICES),

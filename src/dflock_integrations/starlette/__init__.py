@@ -12,14 +12,10 @@ FastAPI users import the same names (and the dependencies) from
 
 from __future__ import annotations
 
-try:
-    import starlette  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "dflock_integrations.starlette needs Starlette: pip install dflock-integrations[fastapi]"
-    ) from None
-
-from dflock_integrations.rules import Rule
+# The framework, or an ImportError naming the extra to install.
+from dflock_integrations._extras import starlette  # noqa: F401
+from dflock_integrations._http.answers import HttpAnswer
+from dflock_integrations._http.rules import Rule
 from dflock_integrations.starlette._answers import (
     dflock_exception_handler,
     install_exception_handlers,
@@ -32,6 +28,7 @@ from dflock_integrations.starlette._state import get_dflock_client, locking_enab
 
 __all__ = [
     "DflockMiddleware",
+    "HttpAnswer",
     "Rule",
     "SignalStreamResponse",
     "channel_event",

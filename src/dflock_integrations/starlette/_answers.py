@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dflock_integrations.http_answers import ANSWERED, HttpAnswer, answer_for, log_answer
+from dflock_integrations._http.answers import ANSWERED, HttpAnswer, refuse
 
 
 def json_answer(answer: HttpAnswer) -> JSONResponse:
@@ -20,11 +20,10 @@ async def dflock_exception_handler(
     request: Request, exc: Exception, *, retry_after_s: float | None = None
 ) -> Response:
     """423 for a lock timeout, 429 for a full semaphore or the server's waiter cap, 503 for
-    an unreachable server or a refused token, and the rest of `http_answers`' table."""
-    answer = answer_for(exc, retry_after_s=retry_after_s)
+    an unreachable server or a refused token, and the rest of `_http.answers`' table."""
+    answer = refuse(exc, request.method, request.url.path, retry_after_s=retry_after_s)
     if answer is None:
         raise exc  # registered for another exception class by mistake: not ours to answer
-    log_answer(exc, answer, request.method, request.url.path)
     return json_answer(answer)
 
 

@@ -12,7 +12,8 @@ The first matching rule wins. The lease is held for the whole response, streamed
 bodies included, and offered to the app as `request.state.dflock_lease`. Refusals
 are answered here: 423 (lock timeout), 429 (semaphore full), 503 (server
 unreachable or refusing us), JSON with Retry-After, and the rest of the table in
-`dflock_integrations.http_answers`.
+`dflock_integrations._http.answers`. The lease is taken and given back by the HTTP
+layer's one hold path (`dflock_integrations._http.hold`).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dflock_integrations._http import hold
+from dflock_integrations._http.answers import HttpAnswer, refuse
+from dflock_integrations._http.rules import Rule, coerce_rules, first_match
 from dflock_integrations.client import AsyncDflockClient
 from dflock_integrations.errors import DflockError
-from dflock_integrations.http_answers import HttpAnswer, answer_for, log_answer
-from dflock_integrations.rules import Rule, coerce_rules, first_match
 from dflock_integrations.settings import DflockSettings
 from dflock_integrations.starlette._answers import json_answer
 from dflock_integrations.starlette._state import LEASE, client_in, locking_enabled
-from dflock_integrations.starlette._waiting import release, take
 
 
 class DflockMiddleware:
@@ -77,23 +78,16 @@ class DflockMiddleware:
                 early.append(message)
 
         try:
-            handle = (self._client or client_in(scope)).lease(
-                key,
-                limit=rule.limit,
-                acquire_timeout_s=rule.acquire_timeout_s,
-                lease_ttl_s=rule.lease_ttl_s,
-            )
-            granted = await take(handle, client_gone)
+            lease = await rule.hold.take(self._client or client_in(scope), key, client_gone)
         except DflockError as exc:
-            answer = answer_for(exc, retry_after_s=self.retry_after_s)
+            answer = refuse(exc, scope["method"], scope["path"], retry_after_s=self.retry_after_s)
             if answer is None:
                 raise  # not a refusal (a bad key is a bug): a real error
-            log_answer(exc, answer, scope["method"], scope["path"])
             await self.refuse(scope, answer)(scope, receive, send)
             return
-        if not granted:
+        if lease is None:
             return  # the client left while queued; nobody is there to answer
-        scope.setdefault("state", {})[LEASE] = handle
+        scope.setdefault("state", {})[LEASE] = lease
 
         async def replay() -> Message:
             return early.pop(0) if early else await receive()
@@ -101,7 +95,7 @@ class DflockMiddleware:
         try:
             await self.app(scope, replay if early else receive, send)
         finally:
-            await release(handle, scope["method"], scope["path"])
+            await hold.release(lease, scope["method"], scope["path"])
 
     def refuse(self, scope: Scope, answer: HttpAnswer) -> ASGIApp:
         """The response to a refused request; override to answer differently."""

@@ -21,9 +21,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dflock_integrations._http.answers import refuse
 from dflock_integrations.client import AsyncDflockClient, AsyncSubscription, Signal
 from dflock_integrations.errors import DflockError
-from dflock_integrations.http_answers import answer_for, log_answer
 from dflock_integrations.keys import check_channel, check_key
 from dflock_integrations.options import whole_number
 from dflock_integrations.starlette._answers import json_answer
@@ -94,10 +94,9 @@ class SignalStreamResponse(StreamingResponse):
             subscription = client.listen(self.pattern, group=self.group, max_queue=self.max_queue)
             self._subscription = await subscription.start()
         except DflockError as exc:
-            answer = answer_for(exc)
+            answer = refuse(exc, scope.get("method", "GET"), scope["path"])
             if answer is None:
                 raise
-            log_answer(exc, answer, scope.get("method", "GET"), scope["path"])
             await json_answer(answer)(scope, receive, send)
             return
         try:

@@ -7,7 +7,6 @@ from it by `scripts/generate_sync.py`.
 from __future__ import annotations
 
 import functools
-from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
@@ -115,12 +114,7 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore, AsyncReentrantLock
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # -- one-shot requests ------------------------------------------------------------------

@@ -15,7 +15,6 @@ from it by `scripts/generate_sync.py`.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from typing_extensions import Self
@@ -223,12 +222,7 @@ class AsyncLease(LeaseState):
             raise self.timeout_error(self.acquire_timeout_s)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             await self.release()
         except LockLostError as lost:

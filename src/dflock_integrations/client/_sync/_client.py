@@ -9,7 +9,6 @@ from it by `scripts/generate_sync.py`.
 from __future__ import annotations
 
 import functools
-from types import TracebackType
 from typing import Any
 
 from typing_extensions import Self
@@ -117,12 +116,7 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- one-shot requests ------------------------------------------------------------------

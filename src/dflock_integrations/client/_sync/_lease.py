@@ -17,7 +17,6 @@ from it by `scripts/generate_sync.py`.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from typing_extensions import Self
@@ -225,12 +224,7 @@ class SyncLease(LeaseState):
             raise self.timeout_error(self.acquire_timeout_s)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
             self.release()
         except LockLostError as lost:

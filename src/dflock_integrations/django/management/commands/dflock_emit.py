@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from dflock_integrations.django.management._base import client_or_error, command_error
+from dflock_integrations.django.management._base import (
+    DflockCommand,
+    client_or_error,
+    command_error,
+)
 from dflock_integrations.errors import DflockError
 
 
-class Command(BaseCommand):
+class Command(DflockCommand):
     help = "Send PAYLOAD on CHANNEL and print the number of listeners it reached."
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("channel", help="Dot-separated tokens, e.g. 'orders.paid'.")

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
-from dflock_integrations.django.management._base import client_or_error, command_error
+from dflock_integrations.django.management._base import (
+    DflockCommand,
+    client_or_error,
+    command_error,
+    number,
+)
 from dflock_integrations.errors import DflockError
 
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a count >= 1, got {text!r}")
-    return value
+_AT_LEAST_ONE = number(int, lambda n: n >= 1, "a count >= 1")
 
 
-class Command(BaseCommand):
+class Command(DflockCommand):
     help = (
         "Print signals whose channel matches PATTERN ('*' is one token, '>' the rest), "
         "one per line: CHANNEL PAYLOAD."
     )
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("pattern", help="e.g. 'orders.*' or 'celery.failed.>'")
         parser.add_argument("--group", help="Queue group: each signal goes to one member.")
-        parser.add_argument("--count", type=_at_least_one, help="Exit after this many signals.")
+        parser.add_argument("--count", type=_AT_LEAST_ONE, help="Exit after this many signals.")
         parser.add_argument(
             "--json", action="store_true", help="Print each signal as a JSON object."
         )

@@ -13,21 +13,18 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from dflock_integrations.django import conf
 from dflock_integrations.django.checks import is_loopback
+from dflock_integrations.django.management._base import DflockCommand
 from dflock_integrations.errors import ConfigurationError
 from dflock_integrations.server import DflockServer, ServerConfig
 from dflock_integrations.settings import DEFAULT_PORT, DflockSettings
 
 
-class Command(BaseCommand):
-    help = (
-        "Run the embedded dflock server for development, where DFLOCK['SERVERS'] points "
-        "(127.0.0.1:6388 by default). Ctrl-C stops it."
-    )
-    requires_system_checks: list[str] = []
+class Command(DflockCommand):
+    help = "Run the embedded dflock server for development, where DFLOCK['SERVERS'] points."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

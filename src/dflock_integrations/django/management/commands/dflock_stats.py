@@ -8,39 +8,36 @@ import time
 from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from dflock_integrations.cli.exit_codes import UNAVAILABLE
+from dflock_integrations.cli.stats_table import render_stats
 from dflock_integrations.client import Stats, SyncDflockClient
 from dflock_integrations.django.management._base import (
-    EXIT_UNAVAILABLE,
+    DflockCommand,
     client_or_error,
     command_error,
+    number,
 )
 from dflock_integrations.errors import DflockError
-from dflock_integrations.stats_table import render_stats
 
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
+_SECONDS = number(float, lambda s: s > 0, "a number of seconds > 0")
 
 
-class Command(BaseCommand):
+class Command(DflockCommand):
     help = (
         "Show the locks, semaphores and waiters on every dflock server. "
         "Exits 69 when a server is unreachable."
     )
-    requires_system_checks: list[str] = []  # a diagnostic tool must run on a broken project
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print the stats as JSON.")
         parser.add_argument(
             "--watch",
-            type=_positive,
+            type=_SECONDS,
             metavar="SECONDS",
             help="Show the stats again every SECONDS until Ctrl-C.",
         )
@@ -66,7 +63,7 @@ class Command(BaseCommand):
             self.stdout.write("")
         if stats is not None and stats.unreachable:
             servers = ", ".join(sorted(stats.unreachable))
-            raise CommandError(f"unreachable: {servers}", returncode=EXIT_UNAVAILABLE)
+            raise CommandError(f"unreachable: {servers}", returncode=UNAVAILABLE)
 
     def _fetch(self, client: SyncDflockClient) -> Stats:
         try:

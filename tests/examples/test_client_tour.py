@@ -1,12 +1,14 @@
-"""The client tour (`python -m dflock_integrations.demo`) runs end to end on its own server."""
+"""The client tour (`example_projects/client_tour.py`) runs end to end on its own server."""
 
 import subprocess
 import sys
 
+from examples_support import EXAMPLES
 
-def test_demo_runs_end_to_end():
+
+def test_the_client_tour_runs_end_to_end():
     result = subprocess.run(
-        [sys.executable, "-m", "dflock_integrations.demo"],
+        [sys.executable, str(EXAMPLES / "client_tour.py")],
         capture_output=True,
         text=True,
         timeout=60,

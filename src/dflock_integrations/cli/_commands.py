@@ -3,7 +3,7 @@
 Client commands read the same `DFLOCK_*` variables as the library; `--servers`,
 `--auth-token-file`, `--key-prefix` and `--env-file` override them, before the
 subcommand or after it. A failure prints one line and exits with a code of
-`dflock_integrations.exit_codes`, never a traceback.
+`dflock_integrations.cli.exit_codes`, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from dflock_integrations import exit_codes
-from dflock_integrations._supervise import DEFAULT_GRACE_S, CannotRun, Child, check_runnable
+from dflock_integrations.cli import exit_codes
+from dflock_integrations.cli._supervise import DEFAULT_GRACE_S, CannotRun, Child, check_runnable
+from dflock_integrations.cli.stats_table import render_stats
 from dflock_integrations.errors import DflockError, InvalidKeyError, LockLostError
 from dflock_integrations.server.cli import serve
-from dflock_integrations.stats_table import render_stats
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The codes `dflock run` adds to its command's own (see exit_codes for all of them).
-EXIT_TIMEOUT = exit_codes.TEMPFAIL
-EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
-EXIT_LOST = exit_codes.SOFTWARE
 
 
 def _fail(problem: Exception, code: int) -> NoReturn:

@@ -1,7 +1,10 @@
-"""`./dev demo`: a lock, a semaphore and a signal on an embedded server, step by step.
+"""The client on its own: a lock, a semaphore and a signal on an embedded server, step by step.
+
+    .venv/bin/python example_projects/client_tour.py
 
 Nothing else is needed: the server runs in this process on a free 127.0.0.1 port
-and stops when the demo ends or is interrupted.
+and stops when the tour ends or is interrupted. (`demo.py` tells the story of the
+three example projects.)
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import sys
 import time
 
 from dflock_integrations import AsyncDflockClient, DflockSettings, LockTimeout
+from dflock_integrations.cli.stats_table import render_stats
 from dflock_integrations.server import run_in_thread
-from dflock_integrations.stats_table import render_stats
 
 _started = time.monotonic()
 

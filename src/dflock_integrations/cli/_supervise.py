@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from dflock_integrations import exit_codes
+from dflock_integrations.cli import exit_codes
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DEFAULT_GRACE_S = 10.0

@@ -3,6 +3,8 @@
 import pytest
 
 from dflock_integrations import InvalidKeyError, LockTimeout, ServerUnavailable
+from dflock_integrations._http.answers import answer_for, log_answer
+from dflock_integrations._http.rules import Rule, coerce_rules, first_match
 from dflock_integrations.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -14,8 +16,6 @@ from dflock_integrations.errors import (
     SignalsUnsupported,
     describe,
 )
-from dflock_integrations.http_answers import answer_for, log_answer
-from dflock_integrations.rules import Rule, coerce_rules, first_match
 
 
 def test_lock_timeout_is_423():
