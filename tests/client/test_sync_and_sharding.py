@@ -1,13 +1,16 @@
 """The sync twin, several servers, and agreement with the official dflockd-client."""
 
+import logging
 import os
 import select
 import signal
 import threading
+import time
 
 import pytest
 
 from dflock_integrations import LockLostError, LockTimeout, SyncDflockClient
+from dflock_integrations.client._sync._keeper import ATTACH_AFTER_S
 from dflock_integrations.testing.pytest_plugin import settings_for
 
 from helpers import eventually_sync
@@ -70,6 +73,17 @@ def test_sync_loss(dflock_server_factory):
         assert lost.wait(timeout=5)
         with pytest.raises(LockLostError):
             lock.__exit__(None, None, None)
+
+
+def test_closing_with_a_lease_held_leaves_no_error_behind(dflock_settings, caplog):
+    # The keeper's loop ticks every 50 ms while a lease is young; closing between two
+    # ticks once made the next one fail (an "Exception in callback" on the loop).
+    for n in range(20):
+        client = SyncDflockClient(dflock_settings)
+        client.lock(f"closing:{n}").__enter__()  # held on: the lease expires on the server
+        time.sleep(n * ATTACH_AFTER_S / 20)  # before, at and after the first ticks
+        client.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -90,7 +90,10 @@ class SyncKeeper:
         It keeps ticking for a while after the last fresh lease went, so a thread that
         locks and unlocks in a loop wakes this thread a few times a second, not per cycle.
         """
-        assert self._portal is not None and self._renewals is not None
+        portal, renewals = self._portal, self._renewals
+        if portal is None or renewals is None:  # closed while this tick was pending
+            self._ticking = False
+            return
         now = time.monotonic()
         taken = []
         with self._guard:
@@ -103,10 +106,10 @@ class SyncKeeper:
             elif now - self._quiet_since > KEEP_TICKING_S:
                 self._ticking = False
         for lease, conn, pool in taken:
-            conn.attach(self._portal.loop)
-            self._renewals.keep(lease, conn, pool)
+            conn.attach(portal.loop)
+            renewals.keep(lease, conn, pool)
         if self._ticking:
-            self._portal.loop.call_later(ATTACH_AFTER_S / 2, self._tick)
+            portal.loop.call_later(ATTACH_AFTER_S / 2, self._tick)
 
     def release(
         self, lease: LeaseState, conn: SyncConnection, pool: SyncPool, *, wait: bool
