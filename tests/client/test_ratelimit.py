@@ -95,6 +95,22 @@ async def test_parked_admissions_are_bounded_and_cost_nothing_after_their_period
     assert await limiter.try_acquire()  # and the key admits again
 
 
+async def test_a_lane_in_use_is_not_given_back_under_it(client):
+    # The keeper gives a parked connection back once its parking runs out. Run out while
+    # try_acquire awaited its answer, it once went back mid-request (then an assertion).
+    limiter = client.rate_limiter("lane", "100/s")
+    assert await limiter.try_acquire()
+    keeper, lane = client._keeper, limiter._lane
+    pending = asyncio.ensure_future(limiter.try_acquire())
+    await asyncio.sleep(0)  # one step: the request is sent, its answer not yet read
+    assert lane.awaiting == 1
+    keeper._parked[lane][1] = 0.0  # the parking ran out (the clock, set back)
+    keeper._tend_parked()
+    assert keeper.parked(lane)
+    assert await pending
+    assert limiter._lane is lane and keeper.parked(lane)
+
+
 def test_the_sync_client(dflock_settings):
     with SyncDflockClient(dflock_settings) as one, SyncDflockClient(dflock_settings) as two:
         a, b = one.rate_limiter("api", "3/s"), two.rate_limiter("api", "3/s")

@@ -104,7 +104,10 @@ class AsyncRateLimiter:
         if lane is None or not keeper.parked(lane):
             pool = self._client._pool(self._client._router.home(self.key))
             lane = self._lane = await pool.checkout(Deadline(self._patience))
-            keeper.park(lane, pool, time.monotonic())
+        else:
+            pool = None  # parked already: the keeper knows its pool
+        # The lane stays ours for a period after its last use, then goes back to the pool.
+        keeper.park(lane, pool, time.monotonic() + self.rate.period_s)
         started = time.monotonic()
         try:
             answer = await lane.exchange(self._request(0), protocol.GRANT, self._patience)

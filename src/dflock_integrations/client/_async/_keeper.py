@@ -79,7 +79,10 @@ class AsyncKeeper:
         if entry is not None:
             entry[1] = max(entry[1], until)
             return
-        assert pool is not None
+        if pool is None:
+            # A lane given back to its pool between its answer and this call: it stays
+            # open there, so the grant on it still ends with its lease.
+            return
         self._parked[conn] = [pool, until]
         # Closed early (a crash, a restart): its grants end early. Nothing to tell anyone.
         conn.on_close = lambda error: self._unpark(conn)
@@ -105,7 +108,7 @@ class AsyncKeeper:
         for conn, (pool, until) in list(self._parked.items()):
             if conn.closed:
                 del self._parked[conn]
-            elif now >= until:
+            elif now >= until and not conn.awaiting:  # never while an answer is due
                 del self._parked[conn]
                 conn.on_close = None
                 pool.checkin(conn)
