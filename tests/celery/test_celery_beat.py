@@ -9,13 +9,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from beats import Sent
 from celery import Celery
 from celery.beat import PersistentScheduler
 
 from dflock_integrations.celery.beat import DflockScheduler, beat_settings
 from dflock_integrations.errors import ConfigurationError
 
+from beats import Sent
 from helpers import eventually_sync
 
 LEASE_S = 5

@@ -13,8 +13,8 @@ import time
 import uuid
 
 import pytest
-from beats import Beat, Sent, beat_env
 
+from beats import Beat, Sent, beat_env
 from helpers import eventually_sync
 
 LEASE_S = 5
