@@ -109,3 +109,23 @@ async def test_the_sync_check_works_inside_a_running_loop(dflock_server):
 def test_a_timeout_must_be_positive(dflock_server):
     with pytest.raises(ValueError, match="timeout_s"):
         check_health(settings_for(dflock_server), timeout_s=0)
+
+
+def test_probes_report_no_metrics(dflock_server_process):
+    prometheus_client = pytest.importorskip("prometheus_client")
+    server = dflock_server_process()
+
+    def samples():
+        return {
+            (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+            for metric in prometheus_client.REGISTRY.collect()
+            if metric.name.startswith("dflock_")
+            for sample in metric.samples
+        }
+
+    settings = settings_for(server, metrics="prometheus")
+    before = samples()
+    assert check_health(settings, timeout_s=1).ready
+    server.freeze()
+    assert not check_health(settings, timeout_s=0.3).ready
+    assert samples() == before  # no new label, no count: the probe is not the application
