@@ -32,7 +32,7 @@ async def test_async_lock_granted_after_a_long_wait(dflock_settings):
         await waiter.release()
 
 
-@pytest.mark.parametrize("kind", ["lock", "semaphore"])
+@pytest.mark.parametrize("kind", ["semaphore"])
 def test_sync_handles_granted_after_a_long_wait(dflock_settings, kind):
     with SyncDflockClient(dflock_settings) as client:
 

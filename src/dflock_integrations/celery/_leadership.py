@@ -32,7 +32,7 @@ log = logging.getLogger("dflock_integrations.celery.beat")
 # One wait in the queue; another follows at once (the protocol needs a bound).
 WAIT_SLICE_S = 3600.0
 # Pauses after a server could not be reached, growing with each failure in a row.
-RETRY_PAUSES_S = (1.0, 2.0, 5.0)
+RETRY_PAUSES_S = (0.5, 1.0, 2.0)
 # How long stopping may take: a release answered, or the connection closed.
 STOP_GRACE_S = 2.0
 # A lease with less than this left (at most a quarter of it) counts as gone already:
