@@ -4,9 +4,9 @@ The framework adapters live in their own modules (`dflock_integrations.fastapi`,
 `.starlette`, `.django`, `.celery`) and import their framework only there.
 
 Layers, each importing only those before it: the core (`settings`, `errors`, `keys`,
-`options`, `_protocol`); the clients (`client/`); the embedded server (`server/`);
-the command line (`cli/`); what the HTTP adapters share (`_http/`: answers, rules,
-the one hold path); one package per framework; test tools (`testing/`).
+`options`, `_protocol`); the clients (`client/`); readiness (`health`); the embedded
+server (`server/`); the command line (`cli/`); what the HTTP adapters share (`_http/`:
+answers, rules, the one hold path); one package per framework; test tools (`testing/`).
 docs/architecture.md follows a key from each entry point to the wire.
 """
 

@@ -165,6 +165,13 @@ class DflockSettings(BaseSettings):
         "on, required (an error otherwise); off, never.",
     )
 
+    health_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Readiness checks: how long every server has to answer a ping.",
+    )
+
     def __init__(self, **values: Any) -> None:
         env_file = values.get("_env_file", self.model_config.get("env_file"))
         # Misspelt names first: a typo is the likeliest cause of any other error.

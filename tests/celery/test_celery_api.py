@@ -46,6 +46,7 @@ def test_public_names_are_pinned():
         "get_client",
         "get_settings",
         "install_outcome_signals",
+        "install_readiness_probe",
         "is_skipped",
         "outcome_channel",
         "single_instance",

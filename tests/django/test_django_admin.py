@@ -50,11 +50,87 @@ def test_page_after_release_shows_the_key_idle(admin_client, dflock_site):
     assert f"{dflock_site['KEY_PREFIX']}invoice:78" not in held
 
 
-def test_page_auto_refresh(admin_client):
-    page = admin_client.get(PAGE + "?refresh=5").content.decode()
-    assert '<meta http-equiv="refresh" content="5">' in page
-    page = admin_client.get(PAGE + "?refresh=-1").content.decode()
+def test_page_refreshes_itself_every_5_seconds_by_default(admin_client):
+    page = admin_client.get(PAGE).content.decode()
+    assert (
+        '<div id="dflock-live" data-refresh="5" data-fragment-url="?fragment=1&amp;refresh=5">'
+        in page
+    )
+    assert 'dflock/status.js" defer></script>' in page
+    # Without scripts, the whole page reloads instead.
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page
+
+
+@pytest.mark.parametrize(("asked", "every"), [("12", 12), ("-1", 5), ("x", 5), ("99999", 5)])
+def test_page_refresh_interval(admin_client, asked, every):
+    page = admin_client.get(PAGE, {"refresh": asked}).content.decode()
+    assert f'data-refresh="{every}"' in page
+    assert f'<meta http-equiv="refresh" content="{every}">' in page
+
+
+def test_page_refresh_can_be_stopped(admin_client):
+    page = admin_client.get(PAGE, {"refresh": "0"}).content.decode()
     assert 'http-equiv="refresh"' not in page
+    assert "status.js" not in page
+    assert 'data-refresh="0"' in page
+
+
+def test_the_fragment_is_the_live_part_alone(admin_client, dflock_site):
+    prefix = dflock_site["KEY_PREFIX"]
+    with lock("invoice:90"):
+        response = admin_client.get(PAGE, {"fragment": "1"})
+    assert response.status_code == 200
+    fragment = " ".join(response.content.decode().split())
+    assert f"<td><code>{prefix}invoice:90</code></td><td>lock</td>" in fragment
+    assert "<html" not in fragment
+    assert 'id="dflock-live"' not in fragment  # what goes inside it
+
+
+def test_the_refresh_script_is_shipped():
+    from pathlib import Path
+
+    import dflock_integrations.django as app_package
+
+    script = Path(app_package.__file__).parent / "static" / "dflock" / "status.js"
+    text = script.read_text()
+    assert "dataset.fragmentUrl" in text and "setTimeout" in text
+
+
+@pytest.mark.dflock_compat("1.10", "2.1")
+def test_the_json_view_gives_the_stats_document(admin_client, dflock_site):
+    prefix = dflock_site["KEY_PREFIX"]
+    with lock("invoice:91"), semaphore("exports", limit=2):
+        response = admin_client.get(PAGE + "json/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    document = response.json()
+    assert document["schema"] == 1
+    (held,) = [e for e in document["locks"] if e["key"] == f"{prefix}invoice:91"]
+    assert held["waiters"] == 0
+    (slots,) = [e for e in document["semaphores"] if e["key"] == f"{prefix}exports"]
+    assert (slots["holders"], slots["limit"]) == (1, 2)
+    assert document["unreachable"] == {}
+
+
+def test_the_json_view_names_an_unreachable_server(
+    admin_client, settings, dflock_site, closed_address
+):
+    settings.DFLOCK = {**dflock_site, "SERVERS": closed_address}
+    document = admin_client.get(PAGE + "json/").json()
+    assert closed_address in document["unreachable"]
+
+
+def test_the_json_view_says_when_settings_cannot_work(admin_client, settings):
+    settings.DFLOCK = {"LEASE_TTL_S": 0}
+    response = admin_client.get(PAGE + "json/")
+    assert response.status_code == 503
+    assert 'DFLOCK["LEASE_TTL_S"]' in response.json()["error"]
+
+
+def test_the_json_view_is_for_staff_only(client, db):
+    response = client.get(PAGE + "json/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
 
 
 def test_staff_member_may_see_it(staff_client):

@@ -64,6 +64,58 @@ def test_stats_watch_repeats(dflock_site):
     assert len(frames) == 2
 
 
+def test_stats_watch_without_a_value_takes_two_seconds(dflock_site):
+    out, _ = run("dflock_stats", "--watch", "--iterations", "1")
+    assert "every 2 s  (Ctrl-C to stop)" in out
+    assert "\x1b" not in out  # not a terminal: nothing to clear
+
+
+def test_stats_prefix_keeps_only_the_keys_that_start_with_it(dflock_site):
+    prefix = dflock_site["KEY_PREFIX"]
+    with lock("orders:1"), lock("invoices:1"):
+        out, _ = run("dflock_stats", "--prefix", f"{prefix}orders:")
+        as_json, _ = run("dflock_stats", "--json", "--prefix", f"{prefix}orders:")
+    assert f"{prefix}orders:1" in out
+    assert "invoices" not in out
+    document = json.loads(as_json)
+    assert document["schema"] == 1
+    assert [e["key"] for e in document["locks"]] == [f"{prefix}orders:1"]
+
+
+def test_stats_watch_ends_with_status_0_on_ctrl_c(dflock_site, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DFLOCK_")},
+        "DJANGO_SETTINGS_MODULE": "dflock_testsite.settings",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path]),
+        "PYTHONUNBUFFERED": "1",
+        "DFLOCK_SERVERS": dflock_site["SERVERS"][0],
+    }
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "django", "dflock_stats", "--watch", "0.1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        rounds = 0
+        while rounds < 2:
+            line = watch.stdout.readline()
+            assert line, "the watch ended by itself"
+            rounds += "(Ctrl-C to stop)" in line
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(timeout=15) == 0
+    finally:
+        watch.kill()
+        watch.wait()
+
+
 def test_stats_watch_rejects_a_non_positive_interval():
     with pytest.raises(CommandError, match="--watch"):
         run("dflock_stats", "--watch", "0")

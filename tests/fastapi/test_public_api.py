@@ -11,6 +11,7 @@ STARLETTE_NAMES = [
     "channel_event",
     "dflock_exception_handler",
     "dflock_lifespan",
+    "dflock_readiness",
     "get_dflock_client",
     "install_exception_handlers",
     "json_answer",

@@ -24,6 +24,7 @@ from dflock_integrations.celery._config import close_clients, get_client, get_se
 from dflock_integrations.celery._current import current_lease, current_leases, ensure_held
 from dflock_integrations.celery._decorators import dflock_semaphore, single_instance
 from dflock_integrations.celery._outcomes import OUTCOMES, install_outcome_signals, outcome_channel
+from dflock_integrations.celery._readiness import install_readiness_probe
 from dflock_integrations.celery._sender import flush_outcome_signals
 from dflock_integrations.celery._skipped import is_skipped
 
@@ -38,6 +39,7 @@ __all__ = [
     "get_client",
     "get_settings",
     "install_outcome_signals",
+    "install_readiness_probe",
     "is_skipped",
     "outcome_channel",
     "single_instance",

@@ -1,4 +1,4 @@
-"""The command line: `dflock serve | stats | listen | emit | run`.
+"""The command line: `dflock serve | stats | health | listen | emit | run`.
 
 - `_commands.py`: the `dflock` group and its client subcommands (`serve` is the
   embedded server's own, `dflock_integrations.server.cli`).

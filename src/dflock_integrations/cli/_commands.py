@@ -1,4 +1,4 @@
-"""The `dflock` command: serve, stats, listen, emit, run.
+"""The `dflock` command: serve, stats, health, listen, emit, run.
 
 Client commands read the same `DFLOCK_*` variables as the library; `--servers`,
 `--auth-token-file`, `--key-prefix` and `--env-file` override them, before the
@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from dflock_integrations.cli import exit_codes
 from dflock_integrations.cli._supervise import DEFAULT_GRACE_S, CannotRun, Child, check_runnable
-from dflock_integrations.cli.stats_table import render_stats
+from dflock_integrations.cli.stats_table import (
+    only_prefix,
+    render_stats,
+    stats_document,
+    watch_heading,
+)
 from dflock_integrations.errors import DflockError, InvalidKeyError, LockLostError
 from dflock_integrations.server.cli import serve
 
+if TYPE_CHECKING:
+    from dflock_integrations.client import Stats
+    from dflock_integrations.settings import DflockSettings
+
 F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_WATCH_S = 2.0
 
 
 def _fail(problem: Exception, code: int) -> NoReturn:
@@ -79,14 +90,19 @@ def connection_options(command: F) -> F:
     return command
 
 
-def _client(ctx: click.Context) -> Any:
-    from dflock_integrations.client import SyncDflockClient
+def _settings(ctx: click.Context) -> DflockSettings:
     from dflock_integrations.settings import DflockSettings
 
     given = dict(ctx.ensure_object(dict))
     if "env_file" in given:
         given["_env_file"] = given.pop("env_file")
-    return SyncDflockClient(DflockSettings(**given))  # a ConfigurationError exits 78
+    return DflockSettings(**given)  # a ConfigurationError exits 78
+
+
+def _client(ctx: click.Context) -> Any:
+    from dflock_integrations.client import SyncDflockClient
+
+    return SyncDflockClient(_settings(ctx))
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,22 +118,94 @@ main.add_command(serve)
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the merged stats as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the stats as JSON (one line each round)."
+)
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0, min_open=True),
+    is_flag=False,
+    flag_value=DEFAULT_WATCH_S,
+    metavar="[SECONDS]",
+    help=f"Show the stats again every SECONDS ({DEFAULT_WATCH_S:g} if not given) until Ctrl-C.",
+)
+@click.option("--prefix", default="", help="Only keys (and listener patterns) starting with this.")
+# For tests and scripts: stop watching after N rounds.
+@click.option("--iterations", type=click.IntRange(min=1), hidden=True)
 @connection_options
 @click.pass_context
-def stats(ctx: click.Context, as_json: bool) -> None:
-    """Who holds what, and who waits, on every server (exits 69 if one is unreachable)."""
+def stats(
+    ctx: click.Context,
+    as_json: bool,
+    watch: float | None,
+    prefix: str,
+    iterations: int | None,
+) -> None:
+    """Who holds what, and who waits, on every server (exits 69 if one is unreachable).
+
+    With --watch, a terminal is redrawn in place; other output gets one table (or one
+    JSON document per line) each round. Ctrl-C ends the watch with status 0.
+    """
+    rounds = 1 if watch is None else iterations
+    tty = sys.stdout.isatty()
     with _client(ctx) as client:
-        result = client.stats(tolerate_unreachable=True)
+        try:
+            done = 0
+            while True:
+                result = only_prefix(client.stats(tolerate_unreachable=True), prefix)
+                _show_stats(result, as_json=as_json, watch=watch, tty=tty)
+                done += 1
+                if rounds is not None and done >= rounds:
+                    break
+                time.sleep(watch or 0)
+        except KeyboardInterrupt:
+            click.echo("")
+            sys.exit(0)  # the way a watch ends
+    if result.unreachable:
+        sys.exit(exit_codes.UNAVAILABLE)
+
+
+def _show_stats(result: Stats, *, as_json: bool, watch: float | None, tty: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        # Watching prints one document per line, so the output can be streamed.
+        indent = None if watch is not None else 2
+        click.echo(json.dumps(stats_document(result), indent=indent))
     else:
+        if watch is not None:
+            click.echo(watch_heading(watch, tty=tty))
         table = render_stats(result)
         if table:
             click.echo(table)
     for server, reason in sorted(result.unreachable.items()):
         click.secho(f"dflock: {server} unreachable: {reason}", fg="red", err=True)
-    if result.unreachable:
+    sys.stdout.flush()
+
+
+@main.command()
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=60),
+    help="Seconds every server has to answer (default: DFLOCK_HEALTH_TIMEOUT_S, 1).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@connection_options
+@click.pass_context
+def health(ctx: click.Context, timeout: float | None, as_json: bool) -> None:
+    """Exit 0 when every server answers a ping within --timeout, else 69: a readiness
+    probe for containers (`exec: [dflock, health]`)."""
+    from dflock_integrations.health import check_health
+
+    result = check_health(_settings(ctx), timeout_s=timeout)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        for server in result.servers:
+            if server.ready:
+                assert server.latency_s is not None
+                click.echo(f"ready      {server.server}  {server.latency_s * 1000:.1f} ms")
+            else:
+                click.echo(f"not ready  {server.server}  {server.error}")
+    if not result.ready:
         sys.exit(exit_codes.UNAVAILABLE)
 
 

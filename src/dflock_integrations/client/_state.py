@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dflock_integrations import _protocol as protocol
+from dflock_integrations.client._timing import ANSWER_GRACE_S
 from dflock_integrations.errors import LockLostError, LockTimeout
 from dflock_integrations.metrics import NO_METRICS, Metrics
 
@@ -20,7 +21,8 @@ class LeaseState:
     """One grant on one key: its token, lease, fence, and whether it was lost.
 
     `expires_at` is the lease's end on our monotonic clock, counted from the moment
-    the request that granted or renewed it was sent, so it never falls after the
+    the request that granted or renewed it was sent (for a grant that waited in the
+    queue, from shortly before its answer arrived), so it never falls after the
     server's own end for it.
     """
 
@@ -93,8 +95,12 @@ class LeaseState:
     def _record_grant(self, token: str, lease_s: int, fence: int | None, sent_at: float) -> None:
         self.token, self.lease, self.fence = token, lease_s, fence
         self.lost, self._queued = False, False
-        self.expires_at = sent_at + lease_s
-        self._granted_at = time.monotonic()
+        now = time.monotonic()
+        # The server starts the lease when it grants. A wait in the queue may put that
+        # long after the request was sent (longer than the lease itself), but not
+        # longer before its answer arrived than an answer takes to travel.
+        self.expires_at = max(sent_at, now - ANSWER_GRACE_S) + lease_s
+        self._granted_at = now
 
     def _record_renewal(self, lease_s: int, sent_at: float) -> None:
         self.lease = lease_s

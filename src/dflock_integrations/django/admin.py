@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
@@ -45,8 +45,12 @@ class StatusAdmin(_ModelAdmin):
         return False
 
     def get_urls(self) -> list[URLPattern]:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
-        return [path("", self.admin_site.admin_view(self.status_view), name=name)]
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            path("json/", view(self.status_json_view), name=f"{name}_json"),
+            path("", view(self.status_view), name=f"{name}_changelist"),
+        ]
 
     def status_view(self, request: HttpRequest) -> TemplateResponse:
         context = {
@@ -55,3 +59,6 @@ class StatusAdmin(_ModelAdmin):
             "title": "Lock server status",
         }
         return views.status(request, context)
+
+    def status_json_view(self, request: HttpRequest) -> JsonResponse:
+        return views.status_json(request)

@@ -21,6 +21,7 @@ from dflock_integrations.starlette._answers import (
     install_exception_handlers,
     json_answer,
 )
+from dflock_integrations.starlette._health import dflock_readiness
 from dflock_integrations.starlette._lifespan import dflock_lifespan
 from dflock_integrations.starlette._middleware import DflockMiddleware
 from dflock_integrations.starlette._sse import SignalStreamResponse, channel_event
@@ -34,6 +35,7 @@ __all__ = [
     "channel_event",
     "dflock_exception_handler",
     "dflock_lifespan",
+    "dflock_readiness",
     "get_dflock_client",
     "install_exception_handlers",
     "json_answer",

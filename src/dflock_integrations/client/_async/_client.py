@@ -183,9 +183,17 @@ class AsyncDflockClient(ClientBase[AsyncLock, AsyncSemaphore, AsyncReentrantLock
         """
         servers = self._router.any_order()[:1] if self._cluster else self.settings.servers
         for server in servers:
-            answer = await self._ask(server, protocol.PING, protocol.DONE)
-            if isinstance(answer, protocol.Refused) and answer.status != "error":
-                raise refusal(answer.status, key="_", server=str(server))
+            await self.ping_server(server)
+
+    async def ping_server(self, server: ServerAddress) -> None:
+        """A round trip to one server, within `connect_timeout_s` (readiness probes use it).
+
+        Raises ServerUnavailable (no connection, or no answer in time) or the refusal
+        of the auth token.
+        """
+        answer = await self._ask(server, protocol.PING, protocol.DONE)
+        if isinstance(answer, protocol.Refused) and answer.status != "error":
+            raise refusal(answer.status, key="_", server=str(server))
 
     @property
     def _cluster(self) -> bool:

@@ -185,9 +185,17 @@ class SyncDflockClient(ClientBase[SyncLock, SyncSemaphore, SyncReentrantLock, Sy
         """
         servers = self._router.any_order()[:1] if self._cluster else self.settings.servers
         for server in servers:
-            answer = self._ask(server, protocol.PING, protocol.DONE)
-            if isinstance(answer, protocol.Refused) and answer.status != "error":
-                raise refusal(answer.status, key="_", server=str(server))
+            self.ping_server(server)
+
+    def ping_server(self, server: ServerAddress) -> None:
+        """A round trip to one server, within `connect_timeout_s` (readiness probes use it).
+
+        Raises ServerUnavailable (no connection, or no answer in time) or the refusal
+        of the auth token.
+        """
+        answer = self._ask(server, protocol.PING, protocol.DONE)
+        if isinstance(answer, protocol.Refused) and answer.status != "error":
+            raise refusal(answer.status, key="_", server=str(server))
 
     @property
     def _cluster(self) -> bool:

@@ -1,17 +1,21 @@
-"""`manage.py dflock_stats [--json] [--watch SECONDS]`: who holds what, and who waits."""
+"""`manage.py dflock_stats [--json] [--watch [SECONDS]] [--prefix P]`: who holds what."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from datetime import datetime
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from dflock_integrations.cli.exit_codes import UNAVAILABLE
-from dflock_integrations.cli.stats_table import render_stats
+from dflock_integrations.cli.stats_table import (
+    only_prefix,
+    render_stats,
+    stats_document,
+    watch_heading,
+)
 from dflock_integrations.client import Stats, SyncDflockClient
 from dflock_integrations.django.management._base import (
     DflockCommand,
@@ -21,9 +25,7 @@ from dflock_integrations.django.management._base import (
 )
 from dflock_integrations.errors import DflockError
 
-_CLEAR_SCREEN = "\x1b[H\x1b[2J"
-
-
+DEFAULT_WATCH_S = 2.0
 _SECONDS = number(float, lambda s: s > 0, "a number of seconds > 0")
 
 
@@ -34,12 +36,20 @@ class Command(DflockCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--json", action="store_true", help="Print the stats as JSON.")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the stats as JSON (one line each round)."
+        )
         parser.add_argument(
             "--watch",
             type=_SECONDS,
+            nargs="?",
+            const=DEFAULT_WATCH_S,
             metavar="SECONDS",
-            help="Show the stats again every SECONDS until Ctrl-C.",
+            help=f"Show the stats again every SECONDS ({DEFAULT_WATCH_S:g} if not given) "
+            "until Ctrl-C.",
+        )
+        parser.add_argument(
+            "--prefix", default="", help="Only keys (and listener patterns) starting with this."
         )
         # For tests and scripts: stop watching after N rounds.
         parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
@@ -47,20 +57,19 @@ class Command(DflockCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         client = client_or_error()
         watch: float | None = options["watch"]
-        iterations: int | None = options["iterations"]
-        if watch is None:
-            iterations = 1
-        rounds = 0
+        rounds: int | None = 1 if watch is None else options["iterations"]
         stats: Stats | None = None
+        done = 0
         try:
-            while iterations is None or rounds < iterations:
-                if rounds:
+            while rounds is None or done < rounds:
+                if done:
                     time.sleep(watch or 0)
-                stats = self._fetch(client)
-                self._show(stats, as_json=options["json"], watching=watch is not None)
-                rounds += 1
+                stats = only_prefix(self._fetch(client), options["prefix"])
+                self._show(stats, as_json=options["json"], watch=watch)
+                done += 1
         except KeyboardInterrupt:
             self.stdout.write("")
+            return  # the way a watch ends: status 0
         if stats is not None and stats.unreachable:
             servers = ", ".join(sorted(stats.unreachable))
             raise CommandError(f"unreachable: {servers}", returncode=UNAVAILABLE)
@@ -71,16 +80,14 @@ class Command(DflockCommand):
         except DflockError as exc:
             raise command_error(exc) from None
 
-    def _show(self, stats: Stats, *, as_json: bool, watching: bool) -> None:
+    def _show(self, stats: Stats, *, as_json: bool, watch: float | None) -> None:
         if as_json:
             # Watching prints one document per line, so the output can be streamed.
-            indent = None if watching else 2
-            self.stdout.write(json.dumps(stats.to_dict(), indent=indent, sort_keys=True))
+            indent = None if watch is not None else 2
+            self.stdout.write(json.dumps(stats_document(stats), indent=indent))
         else:
-            if watching:
-                clear = _CLEAR_SCREEN if self.stdout.isatty() else ""
-                now = datetime.now().strftime("%H:%M:%S")
-                self.stdout.write(f"{clear}{now}  (Ctrl-C to stop)")
+            if watch is not None:
+                self.stdout.write(watch_heading(watch, tty=self.stdout.isatty()))
             table = render_stats(stats)  # empty when no server could be read
             if table:
                 self.stdout.write(table)
