@@ -143,6 +143,8 @@ class ServerProcess:
         self.start()
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a second: cleanup, not a graceful shutdown (that
+        is `terminate()`), so a client still connected does not hold it up."""
         if self._child is None:
             return
         if self._frozen:
@@ -150,7 +152,7 @@ class ServerProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             if self._child.poll() is None:
                 self._child.terminate()
-                self._child.wait(timeout=5)
+                self._child.wait(timeout=1)
         self.kill()
 
     def __enter__(self) -> ServerProcess:
