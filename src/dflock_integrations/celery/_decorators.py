@@ -27,7 +27,7 @@ from dflock_integrations.celery._admission import (
 from dflock_integrations.celery._multilock import multilock_admission
 from dflock_integrations.celery._rate_limit import RateLimitOptions, rate_limit_admission
 from dflock_integrations.celery._run import wrap
-from dflock_integrations.client import LockMode
+from dflock_integrations.client import LockMode, Rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,7 +108,7 @@ def dflock_multilock(
 
 def dflock_rate_limit(
     key: str | KeyFunction | None,
-    rate: str,
+    rate: str | Rate,
     *,
     on_limited: OnBusy = "retry",
     **options: Unpack[RateLimitOptions],

@@ -114,7 +114,7 @@ class RateLimitAdmission:
 
 
 def rate_limit_admission(
-    key: object, rate: str, *, on_limited: str, **options: Unpack[RateLimitOptions]
+    key: object, rate: str | Rate, *, on_limited: str, **options: Unpack[RateLimitOptions]
 ) -> RateLimitAdmission:
     """A checked `RateLimitAdmission`; every error names the decorator and the option."""
     common = Common.checked(
