@@ -39,7 +39,11 @@ class LockTimeout(DflockError, TimeoutError):
 class RateLimited(LockTimeout):
     """No admission within the wait; `retry_after_s` estimates when one may be had."""
 
-    def __init__(self, message: str, *, key: str, timeout_s: float, retry_after_s: float) -> None:
+    # Defaults, so that pickle (which passes only the message) can rebuild it: Celery
+    # otherwise stores a task's RateLimited as its nearest picklable base, LockTimeout.
+    def __init__(
+        self, message: str, *, key: str = "", timeout_s: float = 0.0, retry_after_s: float = 0.0
+    ) -> None:
         super().__init__(message, key=key, timeout_s=timeout_s)
         self.retry_after_s = retry_after_s
 

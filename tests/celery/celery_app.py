@@ -14,6 +14,8 @@ from celery.app.base import Celery
 
 from dflock_integrations.celery import (
     current_lease,
+    dflock_multilock,
+    dflock_rate_limit,
     dflock_semaphore,
     ensure_held,
     get_client,
@@ -144,3 +146,22 @@ def short_lease(self, tag, gate):
 def overrun(self, tag):
     announce(tag, task_id=self.request.id)
     time.sleep(GATE_DEADLINE_S)  # the hard time limit ends this run long before
+
+
+@app.task
+@dflock_multilock("index:{tag}", max_shared=4, mode="shared", acquire_timeout_s=30)
+def index_read(tag, hold_s):
+    return {**interval(hold_s), "mode": current_lease().mode.value}
+
+
+@app.task
+@dflock_multilock("index:{tag}", max_shared=4, mode="exclusive", acquire_timeout_s=30)
+def index_rebuild(tag, hold_s):
+    return {**interval(hold_s), "mode": current_lease().mode.value}
+
+
+@app.task(bind=True, max_retries=None)
+@dflock_rate_limit("rate:{tag}", "2/s")
+def rate_limited(self, tag):
+    # CLOCK_MONOTONIC: one clock for every process on the host.
+    return {"start": time.monotonic(), "retries": self.request.retries, "pid": os.getpid()}

@@ -40,6 +40,8 @@ def test_public_names_are_pinned():
         "close_clients",
         "current_lease",
         "current_leases",
+        "dflock_multilock",
+        "dflock_rate_limit",
         "dflock_semaphore",
         "ensure_held",
         "flush_outcome_signals",

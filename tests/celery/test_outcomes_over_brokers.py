@@ -21,13 +21,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from conftest import start_worker
 from dflock_integrations import SyncDflockClient
 from dflock_integrations.fastapi import SignalStreamResponse, dflock_lifespan
 from dflock_integrations.testing.pytest_plugin import settings_for
 
 import brokers
 import live_http
+from workers import start_worker
 
 pytestmark = pytest.mark.dflock_compat("2.1")
 

@@ -123,3 +123,18 @@ def test_the_setting_picks_the_backend(dflock_settings):
         assert client._metrics is PrometheusMetrics.default()  # registered once
     with SyncDflockClient(dflock_settings) as client:
         assert not client._metrics.enabled
+
+
+def test_a_sync_rate_limiter_reports_under_its_label(dflock_settings):
+    # The sync limiter runs an async one on the client's loop thread: that one reports,
+    # so it needs both the label and the client's own metrics object.
+    from dflock_integrations import SyncDflockClient
+
+    registry = prometheus_client.CollectorRegistry()
+    with SyncDflockClient(dflock_settings, metrics=PrometheusMetrics(registry=registry)) as c:
+        limiter = c.rate_limiter("api:ann", "1/s", label="api:{user}")
+        assert limiter.try_acquire()
+        assert not limiter.try_acquire()
+    names = {s.labels.get("name") for metric in registry.collect() for s in metric.samples}
+    assert "api:{user}" in names
+    assert not any(name and "ann" in name for name in names)

@@ -15,19 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, cast
 
-from celery.utils.time import get_exponential_backoff_interval
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
+from dflock_integrations.celery._retry import RetryOptions, RetryPolicy
 from dflock_integrations.client import SyncDflockClient, SyncLease
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
-from dflock_integrations.options import (
-    LeaseOptions,
-    check_lease_options,
-    check_option_names,
-    seconds,
-    whole_number,
-)
+from dflock_integrations.options import LeaseOptions, check_lease_options, check_option_names
 from dflock_integrations.settings import DflockSettings
 
 # What a run does when its key is busy: `on_locked` (a lock) or `on_full` (a semaphore).
@@ -37,20 +31,6 @@ KeyFunction = Callable[..., str]
 
 ON_LOCKED: Final[tuple[OnBusy, ...]] = ("skip", "retry", "wait", "raise")
 ON_FULL: Final[tuple[OnFull, ...]] = ("retry", "skip", "raise")
-# Seconds before a task that found its key busy (or the server down) runs again.
-DEFAULT_RETRY_COUNTDOWN_S: Final = 5.0
-# Celery's defaults for the task options of the same names.
-CELERY_RETRY_BACKOFF_MAX_S: Final = 600
-CELERY_RETRY_JITTER: Final = True
-
-
-class RetryOptions(TypedDict, total=False):
-    """When a run that found its key busy (or no server) runs again; see `RetryPolicy`."""
-
-    retry_countdown_s: float  # seconds; 5 by default
-    retry_backoff: bool | int | None  # None: the task's own option of that name
-    retry_backoff_max: int | None
-    retry_jitter: bool | None
 
 
 class TaskOptions(LeaseOptions, RetryOptions, total=False):
@@ -143,55 +123,12 @@ class TaskKey:
             )
         return key
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When a run that found its key busy runs again: after `countdown_s`, or backing
-    off as Celery's autoretry does. None: the task's own option of that name."""
-
-    countdown_s: float = DEFAULT_RETRY_COUNTDOWN_S
-    backoff: bool | int | None = None
-    backoff_max: int | None = None
-    jitter: bool | None = None
-
-    @classmethod
-    def checked(cls, decorator: str, options: RetryOptions) -> RetryPolicy:
-        countdown_s = options.get("retry_countdown_s", DEFAULT_RETRY_COUNTDOWN_S)
-        backoff = options.get("retry_backoff")
-        backoff_max = options.get("retry_backoff_max")
-        jitter = options.get("retry_jitter")
-        seconds(countdown_s, f"{decorator}: retry_countdown_s")
-        if backoff is not None and not isinstance(backoff, bool):
-            whole_number(backoff, f"{decorator}: retry_backoff (True, False or seconds)")
-        if backoff_max is not None:
-            seconds(backoff_max, f"{decorator}: retry_backoff_max")
-        if jitter is not None and not isinstance(jitter, bool):
-            raise TypeError(f"{decorator}: retry_jitter must be True or False, got {jitter!r}")
-        maximum = None if backoff_max is None else int(backoff_max)
-        return cls(float(countdown_s), backoff, maximum, jitter)
-
-    def countdown(self, task: Any) -> float:
-        """Seconds before the retry: fixed, or with backoff as Celery's autoretry computes it.
-
-        `retry_backoff` True (or N) waits 1 (N) s, then twice that per retry already
-        made, up to `retry_backoff_max`; `retry_jitter` picks a random time up to that.
-        """
-        backoff = _own(self.backoff, task, "retry_backoff", False)
-        if not backoff:
-            return self.countdown_s
-        maximum = _own(self.backoff_max, task, "retry_backoff_max", CELERY_RETRY_BACKOFF_MAX_S)
-        return float(
-            get_exponential_backoff_interval(
-                factor=int(max(1.0, float(backoff))),
-                retries=task.request.retries or 0,
-                maximum=int(maximum),
-                full_jitter=bool(_own(self.jitter, task, "retry_jitter", CELERY_RETRY_JITTER)),
-            )
-        )
-
-
-def _own(value: Any, task: Any, option: str, default: Any) -> Any:
-    return getattr(task, option, default) if value is None else value
+    def label(self, key: str) -> str | None:
+        """The key's metric name: its template, or the task's name; None for a key
+        function, whose keys the client labels by their first part (bounded)."""
+        if isinstance(self.source, KeyTemplate):
+            return self.source.template
+        return key if self.source is None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +157,9 @@ class LeaseAdmission:
         return settings.acquire_timeout_s
 
     def take(self, client: SyncDflockClient, key: str) -> SyncLease:
-        lease = client.lease(key, limit=self.limit, lease_ttl_s=self.lease_ttl_s)
+        lease = client.lease(
+            key, limit=self.limit, lease_ttl_s=self.lease_ttl_s, label=self.key.label(key)
+        )
         timeout = self.wait_s(client.settings)
         if not lease.acquire(timeout):
             raise lease.timeout_error(timeout)
@@ -240,26 +179,56 @@ def lease_admission(
     **options: Unpack[TaskOptions],
 ) -> LeaseAdmission:
     """A checked `LeaseAdmission`; every error names the decorator and the option."""
-    check_option_names(options, TaskOptions, decorator)
-    if on_busy not in allowed:
-        option = "on_locked" if limit is None else "on_full"
-        raise ValueError(f"{decorator}: {option} must be one of {allowed}, got {on_busy!r}")
-    task_key = TaskKey.checked(decorator, key)
-    acquire_timeout_s = options.get("acquire_timeout_s")
+    option = "on_locked" if limit is None else "on_full"
+    common = Common.checked(decorator, key, options, TaskOptions, **{option: (on_busy, allowed)})
     lease_ttl_s = options.get("lease_ttl_s")
-    check_lease_options(
-        limit=limit, acquire_timeout_s=acquire_timeout_s, lease_ttl_s=lease_ttl_s, where=decorator
-    )
-    retry = RetryPolicy.checked(decorator, options)
-    emit = options.get("emit", True)
-    if not isinstance(emit, bool):
-        raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
+    check_lease_options(limit=limit, lease_ttl_s=lease_ttl_s, where=decorator)
     return LeaseAdmission(
-        key=task_key,
+        key=common.key,
         limit=limit,
-        on_busy=cast(OnBusy, on_busy),  # checked against `allowed` above
-        acquire_timeout_s=None if acquire_timeout_s is None else float(acquire_timeout_s),
+        on_busy=common.on_busy,
+        acquire_timeout_s=common.acquire_timeout_s,
         lease_ttl_s=lease_ttl_s,
-        retry=retry,
-        emit=emit,
+        retry=common.retry,
+        emit=common.emit,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Common:
+    """The options every admission checks alike: key, on_busy, wait, retry, emit."""
+
+    key: TaskKey
+    on_busy: OnBusy
+    acquire_timeout_s: float | None
+    retry: RetryPolicy
+    emit: bool
+
+    @classmethod
+    def checked(
+        cls,
+        decorator: str,
+        key: object,
+        options: Mapping[str, Any],
+        names: type,
+        **on_busy: tuple[str, tuple[str, ...]],
+    ) -> Common:
+        """`on_busy` is one `option=(value, allowed values)`, named as the decorator names it."""
+        check_option_names(options, names, decorator)
+        ((option, (choice, allowed)),) = on_busy.items()
+        if choice not in allowed:
+            raise ValueError(f"{decorator}: {option} must be one of {allowed}, got {choice!r}")
+        task_key = TaskKey.checked(decorator, key)
+        acquire_timeout_s = options.get("acquire_timeout_s")
+        check_lease_options(acquire_timeout_s=acquire_timeout_s, where=decorator)
+        retry = RetryPolicy.checked(decorator, cast(RetryOptions, options))
+        emit = options.get("emit", True)
+        if not isinstance(emit, bool):
+            raise TypeError(f"{decorator}: emit must be True or False, got {emit!r}")
+        return cls(
+            key=task_key,
+            on_busy=cast(OnBusy, choice),  # checked against `allowed` above
+            acquire_timeout_s=None if acquire_timeout_s is None else float(acquire_timeout_s),
+            retry=retry,
+            emit=emit,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from dflock_integrations.client import SyncLease
+from dflock_integrations.client import SyncLease, SyncMultiLockHandle
 from dflock_integrations.errors import LockLostError
 
 if TYPE_CHECKING:
@@ -14,20 +14,28 @@ if TYPE_CHECKING:
 # The run in progress in this context (set by the run path for the body's duration).
 RUNNING: ContextVar[Run | None] = ContextVar("dflock_celery_run", default=None)
 
+# What a decorator holds while the body runs (a rate-limit permit is no lease: not here).
+TaskLease = SyncLease | SyncMultiLockHandle
 
-def current_leases() -> tuple[SyncLease, ...]:
+
+def current_leases() -> tuple[TaskLease, ...]:
     """Every lease the running task holds, outermost decorator first."""
     run = RUNNING.get()
-    leases = () if run is None else tuple(h for h in run.held if isinstance(h, SyncLease))
+    leases = (
+        ()
+        if run is None
+        else tuple(h for h in run.held if isinstance(h, (SyncLease, SyncMultiLockHandle)))
+    )
     if not leases:
         raise RuntimeError(
             "no dflock lease is held here: current_lease() works inside the body of a task "
-            "decorated with @single_instance or @dflock_semaphore, while it runs"
+            "decorated with @single_instance, @dflock_semaphore or @dflock_multilock, while "
+            "it runs"
         )
     return leases
 
 
-def current_lease() -> SyncLease:
+def current_lease() -> TaskLease:
     """The lease the running task holds (with stacked decorators, the innermost one's).
 
     `current_lease().fence` is the grant's fencing token: pass it with every write

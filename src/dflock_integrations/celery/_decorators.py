@@ -1,6 +1,8 @@
-"""`@single_instance` and `@dflock_semaphore`: a lease held while the task body runs.
+"""The task decorators: `@single_instance` and `@dflock_semaphore` (a lease held while
+the body runs), `@dflock_multilock` (a shared or exclusive hold), `@dflock_rate_limit`
+(a permit of a rate shared by every worker).
 
-Both go directly under `@app.task`. Their options are checked when they are applied
+All go directly under `@app.task`. Their options are checked when they are applied
 (at import), into an `Admission` (`_admission.py`); the run itself, for these and
 every other dflock task decorator, is the run path's (`_run.py`).
 """
@@ -8,7 +10,7 @@ every other dflock task decorator, is the run path's (`_run.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from typing_extensions import Unpack
 
@@ -22,7 +24,10 @@ from dflock_integrations.celery._admission import (
     TaskOptions,
     lease_admission,
 )
+from dflock_integrations.celery._multilock import multilock_admission
+from dflock_integrations.celery._rate_limit import RateLimitOptions, rate_limit_admission
 from dflock_integrations.celery._run import wrap
+from dflock_integrations.client import LockMode, Rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,6 +81,51 @@ def dflock_semaphore(
         "@dflock_semaphore", key, limit=limit, on_busy=on_full, allowed=ON_FULL, **options
     )
     return _Decorator(admission)
+
+
+def dflock_multilock(
+    key: str | KeyFunction | None = None,
+    *,
+    max_shared: int,
+    mode: LockMode | Literal["shared", "exclusive"],
+    on_busy: OnFull = "retry",
+    **options: Unpack[TaskOptions],
+) -> Callable[[F], F]:
+    """Run the task holding `key` shared (with up to `max_shared` others) or exclusive.
+
+    Put it directly under `@app.task(...)`. `mode` is `LockMode.SHARED` ("shared") or
+    `LockMode.EXCLUSIVE` ("exclusive"): shared runs of one key run side by side, an
+    exclusive run runs alone, and a waiting exclusive run holds back shared runs that
+    come after it (FIFO). Every user of a key must agree on `max_shared`. A run waits
+    up to `acquire_timeout_s` (default DFLOCK_ACQUIRE_TIMEOUT_S), then `on_busy` says
+    what it does, as `dflock_semaphore`'s `on_full`. The hold is renewed while the body
+    runs; `current_lease()` is its handle. The other options are `single_instance`'s.
+    """
+    return _Decorator(
+        multilock_admission(key, max_shared=max_shared, mode=mode, on_busy=on_busy, **options)
+    )
+
+
+def dflock_rate_limit(
+    key: str | KeyFunction | None,
+    rate: str | Rate,
+    *,
+    on_limited: OnBusy = "retry",
+    **options: Unpack[RateLimitOptions],
+) -> Callable[[F], F]:
+    """Start at most `rate` runs of the task per period (`"2/s"`, `"100/m"`), across
+    every worker, per key.
+
+    Put it directly under `@app.task(...)`. `key` is as `single_instance` takes it
+    (None: the task's name). A run over budget, with `on_limited`:
+    "retry" (default) is retried after the limiter's retry-after estimate (it counts
+    towards the task's `max_retries`); "wait" waits its turn in FIFO order up to
+    `acquire_timeout_s` (default DFLOCK_ACQUIRE_TIMEOUT_S), then fails with
+    RateLimited; "skip" returns the skip result; "raise" fails with RateLimited. A
+    permit is never given back: its period frees it. `retry_countdown_s` and the
+    backoff options apply when no server answers.
+    """
+    return _Decorator(rate_limit_admission(key, rate, on_limited=on_limited, **options))
 
 
 class _Decorator:

@@ -14,7 +14,8 @@ def skipped_result(keys: Sequence[str]) -> dict[str, Any]:
 
 
 def is_skipped(result: Any) -> bool:
-    """Whether a run was skipped (`on_locked="skip"` or `on_full="skip"` found its key busy).
+    """Whether a run was skipped (`on_locked`, `on_full`, `on_busy` or `on_limited` was
+    "skip" and found its key busy or its rate spent).
 
     Give it what `.get()` returned, or the `AsyncResult` itself (True once it has
     succeeded with the skip result). A body that returned None is not skipped.

@@ -217,6 +217,15 @@ class SyncRateLimiter:
         return repr(self._limiter).replace("Async", "Sync", 1)
 
     @property
+    def metric_name(self) -> str:
+        return self._limiter.metric_name
+
+    @metric_name.setter
+    def metric_name(self, name: str) -> None:
+        # The client labels what it returns; the async limiter is the one that reports.
+        self._limiter.metric_name = name
+
+    @property
     def retry_after_s(self) -> float:
         return self._limiter.retry_after_s
 

@@ -66,7 +66,8 @@ class SyncKeeper:
         if self._twin is None:
             from dflock_integrations.client._async._client import AsyncDflockClient
 
-            self._twin = AsyncDflockClient(self._client.settings)
+            # Its metrics are ours: a sync rate limiter reports through it.
+            self._twin = AsyncDflockClient(self._client.settings, metrics=self._client._metrics)
         return self._twin
 
     @property
