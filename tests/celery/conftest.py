@@ -98,6 +98,32 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
 
 
 @pytest.fixture
+def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
+    """A worker of this test's own, on a queue of its own, for tests that kill its children.
+
+    Under load, a child ended by `revoke(terminate=True)` or a hard time limit can leave
+    billiard's pool taking messages it never runs (seen on Redis too). That is the pool's
+    hazard, not the subject of these tests, so it must not reach the tests that share
+    the session's worker. Send with `apply_async(..., queue=own_worker.queue)`.
+    """
+    conf = {**celery_conf, "task_default_queue": f"{celery_conf['task_default_queue']}-own"}
+    worker = start_worker(
+        celery_app,
+        conf,
+        tmp_path / "worker.log",
+        {
+            "DFLOCK_SERVERS": dflock_server.address,
+            "DFLOCK_KEY_PREFIX": worker_prefix,
+            "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
+        },
+    )
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
 def tag() -> str:
     """A value of this test's own for the tasks' key templates."""
     return uuid.uuid4().hex[:12]

@@ -115,12 +115,14 @@ def test_semaphore_never_runs_more_than_its_limit(celery_app, tag):
     assert max_concurrency(runs) == 2
 
 
-def test_killed_child_releases_its_lock_at_once(celery_app, worker_client, heard, tag, gate):
+def test_killed_child_releases_its_lock_at_once(
+    celery_app, own_worker, worker_client, heard, tag, gate
+):
     # The lease is 60 s: a successor within 2 s proves the release came from the
     # closed connection, not from the lease running out.
-    first = celery_app.hold.delay(tag, str(gate))
+    first = celery_app.hold.apply_async((tag, str(gate)), queue=own_worker.queue)
     holder = heard.started(tag)
-    second = celery_app.hold.delay(tag, str(gate))
+    second = celery_app.hold.apply_async((tag, str(gate)), queue=own_worker.queue)
     eventually_sync(
         lambda: waiters_on(worker_client, f"hold:{tag}") == 1,
         timeout_s=10,
@@ -274,11 +276,11 @@ def test_lost_lease_fails_the_task_and_says_so(celery_app, worker_client, heard,
 
 
 def test_terminated_task_releases_its_lock_and_says_revoked(
-    celery_app, worker_client, heard, tag, gate
+    celery_app, own_worker, worker_client, heard, tag, gate
 ):
-    first = celery_app.hold.delay(tag, str(gate))
+    first = celery_app.hold.apply_async((tag, str(gate)), queue=own_worker.queue)
     holder = heard.started(tag)
-    second = celery_app.hold.delay(tag, str(gate))
+    second = celery_app.hold.apply_async((tag, str(gate)), queue=own_worker.queue)
     eventually_sync(
         lambda: waiters_on(worker_client, f"hold:{tag}") == 1,
         timeout_s=10,
@@ -296,9 +298,9 @@ def test_terminated_task_releases_its_lock_and_says_revoked(
 
 
 def test_a_hard_time_limit_frees_the_lock_and_is_announced_once(
-    celery_app, worker_client, heard, tag
+    celery_app, own_worker, worker_client, heard, tag
 ):
-    result = celery_app.overrun.delay(tag)
+    result = celery_app.overrun.apply_async((tag,), queue=own_worker.queue)
     heard.started(tag)
     channel, body = heard.outcome(result.id)
     assert channel == "celery.failed.celery_app.overrun"

@@ -23,9 +23,10 @@ STOP_TIMEOUT_S = 15.0
 
 
 class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+    def __init__(self, process: subprocess.Popen, log: Path, queue: str) -> None:
         self.process = process
         self.log = log
+        self.queue = queue  # the one it consumes
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace")
@@ -82,7 +83,7 @@ def start_worker(celery_app, conf: dict, log: Path, dflock_env: dict[str, str]) 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so a KILL reaches the children
         )
-    worker = Worker(process, log)
+    worker = Worker(process, log, conf["task_default_queue"])
     try:
         _wait_until_ready(worker, celery_app, conf["task_default_queue"])
     except BaseException:
