@@ -36,7 +36,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -44,6 +44,13 @@ from typing_extensions import Unpack
 
 from dflock_integrations._http import hold
 from dflock_integrations._http.hold import Hold, HoldOptions
+from dflock_integrations._http.limiters import (
+    MultiLockHold,
+    RateLimitHold,
+    multilock_hold,
+    rate_limit_hold,
+)
+from dflock_integrations.client import LockMode, Rate
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
@@ -78,9 +85,14 @@ class LeaseDependency:
         hold_for_stream: bool = False,
         watch_disconnect: bool = True,
         types: Mapping[str, Any] | None = None,
+        hold: Hold | None = None,
         **options: Unpack[HoldOptions],
     ) -> None:
-        self.hold = Hold.checked(limit=limit, **options)  # what it holds, checked now
+        if hold is not None and (limit is not None or options):
+            raise TypeError("LeaseDependency takes hold= or limit= and its options, not both")
+        # What it holds, checked now; a template is the metrics' name for its keys.
+        label = key if isinstance(key, str) else None
+        self.hold = hold or Hold.checked(limit=limit, label=label, **options)
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -136,7 +148,8 @@ class LeaseDependency:
             )
         try:
             client = app_client(request)
-            lease = await take(self.hold, client, key, request, self.watch_disconnect)
+            what = self.hold.for_method(request.method)
+            lease = await take(what, client, key, request, self.watch_disconnect)
         except DflockError as exc:
             raise refusal(request, exc, retry_after_s=self.hold.retry_after_s) from exc
         if lease is None:
@@ -147,6 +160,11 @@ class LeaseDependency:
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
+        if isinstance(self.hold, MultiLockHold):
+            mode = self.hold.mode and self.hold.mode.value
+            return f"dflock_multilock({shown!r}, max_shared={self.hold.max_shared}, mode={mode!r})"
+        if isinstance(self.hold, RateLimitHold):
+            return f"dflock_rate_limit({shown!r}, {str(self.hold.rate)!r})"
         if self.limit is None:
             return f"dflock_lock({shown!r})"
         return f"dflock_semaphore({shown!r}, limit={self.limit})"
@@ -246,3 +264,53 @@ def dflock_semaphore(
         raise ValueError("dflock_semaphore needs limit=, a whole number >= 1")
     check_option_names(options, DependencyOptions, "dflock_semaphore")
     return LeaseDependency(key, limit=limit, **options)
+
+
+def dflock_multilock(
+    key: KeySource,
+    *,
+    max_shared: int,
+    mode: LockMode | str | None = None,
+    **options: Unpack[DependencyOptions],
+) -> LeaseDependency:
+    """Like `dflock_lock`, holding `key` shared (up to `max_shared` at once) or exclusive.
+
+    `mode`: `LockMode.SHARED`, `LockMode.EXCLUSIVE`, or None: GET, HEAD and OPTIONS
+    share, every other method excludes. Not had in time: 423 with Retry-After. Every
+    user of a key must agree on `max_shared`. The options are `dflock_lock`'s.
+    """
+    check_option_names(options, DependencyOptions, "dflock_multilock")
+    held, rest = _split(options)
+    label = key if isinstance(key, str) else None
+    hold = multilock_hold(
+        max_shared=max_shared, mode=mode, where="dflock_multilock", label=label, **held
+    )
+    return LeaseDependency(key, hold=hold, **rest)
+
+
+def dflock_rate_limit(
+    key: KeySource,
+    rate: str | Rate,
+    **options: Unpack[DependencyOptions],
+) -> LeaseDependency:
+    """A dependency admitting at most `rate` requests (`"5/s"`, `"100/m"`) per key, across
+    every process; over budget it answers 429 with Retry-After, no handler needed.
+
+    `acquire_timeout_s`: how long a request over budget waits for an admission, in
+    FIFO order (default 0: answer at once). An admission is never given back; its
+    period frees it. The key and the other options are `dflock_lock`'s, except
+    `lease_ttl_s`, which a rate limit has no use for.
+    """
+    check_option_names(options, DependencyOptions, "dflock_rate_limit")
+    held, rest = _split(options)
+    label = key if isinstance(key, str) else None
+    # acquire_timeout_s defaults to 0 here: over budget is answered at once.
+    hold = rate_limit_hold(rate=rate, where="dflock_rate_limit", label=label, **held)
+    return LeaseDependency(key, hold=hold, **rest)
+
+
+def _split(options: Mapping[str, Any]) -> tuple[HoldOptions, dict[str, Any]]:
+    """(what to hold, how the dependency runs): a hold checks its options when built."""
+    held = {k: v for k, v in options.items() if k in HoldOptions.__optional_keys__}
+    rest = {k: v for k, v in options.items() if k not in held}
+    return cast(HoldOptions, held), rest
