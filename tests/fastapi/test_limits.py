@@ -1,4 +1,5 @@
-"""`dflock_multilock` and `dflock_rate_limit` alone: no lifespan, no exception handlers.
+"""`dflock_multilock` and `dflock_rate_limit` alone (no lifespan, no exception handlers),
+and the Starlette middleware's multilock and rate-limit rules.
 
 The settings come from DFLOCK_* variables, as in a deployment; every app runs under a
 real uvicorn, against the 1.10 and 2.1 profiles.
@@ -12,9 +13,15 @@ from typing import Annotated
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi_support import dflock_environment, waiters
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from dflock_integrations import LockMode
 from dflock_integrations.fastapi import HeldLease, dflock_multilock, dflock_rate_limit
+from dflock_integrations.starlette import DflockMiddleware, Rule
 
 from helpers import eventually
 
@@ -185,3 +192,57 @@ def test_the_dependencies_are_named_by_what_they_hold():
 def test_bad_options_fail_when_the_dependency_is_built(build, words):
     with pytest.raises((TypeError, ValueError), match=words):
         build()
+
+
+# -- the Starlette middleware's rules -----------------------------------------------------
+
+
+def rules_app(settings) -> Starlette:
+    async def page(request: Request) -> JSONResponse:
+        lease = request.state.dflock_lease
+        return JSONResponse({"held": lease.held, "limit": lease.limit})
+
+    return Starlette(
+        routes=[Route("/pages/{name}", page, methods=["GET", "POST"]), Route("/quota", page)],
+        middleware=[
+            Middleware(
+                DflockMiddleware,
+                settings=settings,
+                rules=[
+                    Rule("/pages/{name}", key="page:{name}", max_shared=3, acquire_timeout_s=0),
+                    {"path": "/quota", "key": "quota", "rate": "2/m"},
+                ],
+            )
+        ],
+    )
+
+
+async def test_middleware_rules_share_exclude_and_rate_limit(serve, http, client, dflock_settings):
+    base = serve(rules_app(dflock_settings))
+    page = client.multilock("page:a", max_shared=3)
+    async with page.shared():
+        shared = await http.get(f"{base}/pages/a")
+        kept_out = await http.post(f"{base}/pages/a")
+    assert shared.status_code == 200 and shared.json() == {"held": True, "limit": 3}
+    assert kept_out.status_code == 423 and kept_out.headers["Retry-After"] == "1"
+    assert kept_out.json()["error"] == "locked"
+    assert (await http.post(f"{base}/pages/a")).status_code == 200
+    # The middleware holds through the response body and releases once it is sent.
+    await eventually(lambda: _free(page), what="the POST's hold released")
+    admitted = [await http.get(f"{base}/quota") for _ in range(2)]
+    assert [a.status_code for a in admitted] == [200, 200]
+    refused = await http.get(f"{base}/quota")
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["error"] == "rate_limited"
+
+
+async def _free(multilock) -> bool:
+    return await multilock.mode() is None
+
+
+def test_a_rule_of_two_kinds_fails_when_the_middleware_is_built():
+    with pytest.raises(ValueError, match=r"rule '/quota': limit= and rate= cannot be combined"):
+        DflockMiddleware(
+            rules_app, rules=[{"path": "/quota", "key": "q", "rate": "5/s", "limit": 2}]
+        )
