@@ -12,7 +12,8 @@ takes, waits, refuses and releases them as it does a lock:
   given, so a request over budget is answered 429 at once, with the limiter's
   Retry-After. An admission is never released (its period frees it): release does nothing.
 
-`hold_for` picks the kind from an entry point's options and refuses a mix of kinds.
+`hold_for` picks the kind from an entry point's options and refuses a mix of kinds;
+the handles themselves are in `handles.py`.
 """
 
 from __future__ import annotations
@@ -20,20 +21,26 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, overload
 
 from typing_extensions import Unpack
 
+from dflock_integrations._http.handles import (
+    AsyncAdmission,
+    AsyncModeHandle,
+    SyncAdmission,
+    SyncModeHandle,
+)
 from dflock_integrations._http.hold import AsyncHandle, Hold, HoldOptions, SyncHandle
 from dflock_integrations.client import AsyncDflockClient, LockMode, Rate, SyncDflockClient
-from dflock_integrations.errors import LockTimeout, RateLimited
 from dflock_integrations.options import check_option_names, whole_number
 
 # Methods that only read: they share a multilock whose mode follows the method.
 SHARED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Limiters kept per rate-limit entry point. A limiter parks its admissions on its own
-# connection; a new limiter per request would open and park one connection each.
+# Limiters kept per client. A limiter parks its admissions on a connection of its own;
+# a new limiter per request would open and park a connection for every request.
 MAX_LIMITERS = 1024
 
 _PLACEHOLDER_RATE = Rate(1, 1)
@@ -81,12 +88,6 @@ class RateLimitHold(Hold):
     """An admission of `rate`; `acquire_timeout_s` is how long a request waits for one."""
 
     rate: Rate = _PLACEHOLDER_RATE  # always given: see rate_limit_hold
-    _limiters: OrderedDict[tuple[object, str], Any] = dataclasses.field(
-        default_factory=OrderedDict, init=False, repr=False, compare=False
-    )
-    _guard: threading.Lock = dataclasses.field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
 
     @overload
     def lease(self, client: AsyncDflockClient, key: str) -> AsyncHandle: ...
@@ -102,163 +103,45 @@ class RateLimitHold(Hold):
 
     def _limiter(self, client: AsyncDflockClient | SyncDflockClient, key: str) -> Any:
         """The limiter of `key` on `client`, the same one request after request."""
-        with self._guard:  # Django runs sync views on many threads
-            limiter = self._limiters.get((client, key))
-            if limiter is not None:
-                self._limiters.move_to_end((client, key))
-                return limiter
-        limiter = client.rate_limiter(
-            key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
+        return _Limiters.of(client).get(
+            (key, self.rate, self.acquire_timeout_s, self.label),
+            lambda: client.rate_limiter(
+                key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
+            ),
         )
+
+
+class _Limiters:
+    """A client's rate limiters by key and options, the most recently used kept.
+
+    Kept on the client itself: a cache anywhere else would keep alive every client it
+    ever saw (a limiter refers to its client), and Django builds a client per event
+    loop under WSGI. A limiter dropped here still frees its admissions with their period.
+    """
+
+    ATTRIBUTE = "_dflock_http_limiters"
+
+    def __init__(self) -> None:
+        self._limiters: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._guard = threading.Lock()  # Django runs sync views on many threads
+
+    @classmethod
+    def of(cls, client: object) -> _Limiters:
+        found: _Limiters = vars(client).setdefault(cls.ATTRIBUTE, cls())
+        return found
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         with self._guard:
-            limiter = self._limiters.setdefault((client, key), limiter)
-            # A limiter dropped here still frees its admissions when their period ends.
+            limiter = self._limiters.get(key)
+            if limiter is not None:
+                self._limiters.move_to_end(key)
+                return limiter
+        fresh = build()
+        with self._guard:
+            limiter = self._limiters.setdefault(key, fresh)
             while len(self._limiters) > MAX_LIMITERS:
                 self._limiters.popitem(last=False)
         return limiter
-
-
-class _ModeHandleBase:
-    """What the async and sync multilock adapters share: everything without I/O."""
-
-    def __init__(self, multilock: Any, mode: LockMode) -> None:
-        self._multilock = multilock
-        self._held: Any = None  # the multilock's handle while held
-        self.mode = mode
-        self.name: str = multilock.name
-        self.key: str = multilock.key
-        self.limit: int | None = multilock.max_shared
-        self.acquire_timeout_s: float = multilock.acquire_timeout_s
-
-    @property
-    def token(self) -> str | None:
-        return None if self._held is None else self._held.token
-
-    @property
-    def fence(self) -> int | None:
-        return None if self._held is None else self._held.fence
-
-    @property
-    def held(self) -> bool:
-        return self._held is not None and bool(self._held.held)
-
-    @property
-    def lost(self) -> bool:
-        return self._held is not None and bool(self._held.lost)
-
-    def timeout_error(self, timeout_s: float) -> LockTimeout:
-        # No limit: a multilock kept out answers 423, as a lock does, not 429.
-        return LockTimeout(
-            f"multilock {self.name!r} not held {self.mode.value} within {timeout_s:g} s",
-            key=self.name,
-            timeout_s=timeout_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self.mode.value} held={self.held}>"
-
-
-class AsyncModeHandle(_ModeHandleBase):
-    """A multilock mode as the hold path's `AsyncHandle`."""
-
-    async def acquire(self, timeout_s: float | None = None) -> bool:
-        try:
-            self._held = await self._multilock.acquire(self.mode, timeout_s)
-        except LockTimeout:
-            return False
-        return True
-
-    async def enqueue(self) -> bool:
-        # The multilock queues only inside a wait: try now, else `wait` queues.
-        self._held = await self._multilock.acquire_nowait(self.mode)
-        return self._held is not None
-
-    async def wait(self, timeout_s: float | None = None) -> bool:
-        return await self.acquire(timeout_s)
-
-    async def release(self, *, wait: bool = False) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            await held.release(wait=wait)
-
-
-class SyncModeHandle(_ModeHandleBase):
-    """A multilock mode as the hold path's `SyncHandle`."""
-
-    def acquire(self, timeout_s: float | None = None) -> bool:
-        try:
-            self._held = self._multilock.acquire(self.mode, timeout_s)
-        except LockTimeout:
-            return False
-        return True
-
-    def release(self, *, wait: bool = False) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.release(wait=wait)
-
-
-class _AdmissionBase:
-    """What the async and sync admissions share: everything without I/O."""
-
-    token = None
-    fence = None
-    lost = False
-
-    def __init__(self, limiter: Any, acquire_timeout_s: float) -> None:
-        self._limiter = limiter
-        self.name: str = limiter.name
-        self.key: str = limiter.key
-        self.limit: int | None = limiter.rate.count
-        self.acquire_timeout_s = acquire_timeout_s
-        self.held = False
-
-    def timeout_error(self, timeout_s: float) -> LockTimeout:
-        rate = self._limiter.rate
-        return RateLimited(
-            f"rate limit {self.name!r} ({rate.count} per {rate.period_s} s) reached",
-            key=self.name,
-            timeout_s=timeout_s,
-            retry_after_s=self._limiter.retry_after_s,
-        )
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self._limiter.rate} held={self.held}>"
-
-
-class AsyncAdmission(_AdmissionBase):
-    """A rate-limit admission as the hold path's `AsyncHandle`."""
-
-    async def acquire(self, timeout_s: float | None = None) -> bool:
-        await self._limiter.acquire(self.acquire_timeout_s if timeout_s is None else timeout_s)
-        self.held = True
-        return True
-
-    async def enqueue(self) -> bool:
-        if await self._limiter.try_acquire():
-            self.held = True
-            return True
-        if self.acquire_timeout_s == 0:
-            raise self.timeout_error(0)  # over budget, and told not to wait
-        return False
-
-    async def wait(self, timeout_s: float | None = None) -> bool:
-        return await self.acquire(timeout_s)
-
-    async def release(self, *, wait: bool = False) -> None:
-        self.held = False  # the admission's period frees it, never a release
-
-
-class SyncAdmission(_AdmissionBase):
-    """A rate-limit admission as the hold path's `SyncHandle`."""
-
-    def acquire(self, timeout_s: float | None = None) -> bool:
-        self._limiter.acquire(self.acquire_timeout_s if timeout_s is None else timeout_s)
-        self.held = True
-        return True
-
-    def release(self, *, wait: bool = False) -> None:
-        self.held = False  # the admission's period frees it, never a release
 
 
 def multilock_hold(
