@@ -12,7 +12,7 @@ from typing import Annotated
 
 import pytest
 from fastapi import Depends, FastAPI
-from fastapi_support import dflock_environment, waiters
+from fastapi_support import RawRequest, dflock_environment, waiters
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -124,6 +124,27 @@ async def test_a_mode_not_had_in_time_answers_423_with_retry_after(env, serve, h
     assert read.status_code == 423, read.text
     assert (await http.put(f"{base}/docs/b/now")).status_code == 200
     assert await doc.mode() is None  # every request gave its hold back
+
+
+# Before v1.15 a blocked acquire does not see its connection close: the waiter stays until
+# its wait ends, for a multilock as for a lock. From v1.15 it is withdrawn at once.
+@pytest.mark.dflock_compat("2.1")
+async def test_a_put_whose_client_leaves_while_queued_gives_up_its_place(env, serve, client):
+    desk = Desk()
+    base = serve(doc_app(desk))
+    doc = client.multilock("doc:c", max_shared=4)
+    read = await doc.acquire(LockMode.SHARED, 5)
+    leaving = await RawRequest.send(base, "/docs/c?n=1", method="PUT")
+    await eventually(lambda: _waiting(client, "doc:c"), what="the PUT waiting for the read")
+    await leaving.close()
+    await eventually(lambda: _not_waiting(client, "doc:c"), what="the PUT's place given up")
+    await read.release(wait=True)
+    await eventually(lambda: _free(doc), what="nothing left held")
+    assert ("PUT", 1) not in desk.met  # it never ran
+
+
+async def _not_waiting(client, key: str) -> bool:
+    return await waiters(client, key) == 0
 
 
 def api_app(admitted: list[float]) -> FastAPI:
