@@ -110,3 +110,11 @@ def test_a_bad_rule_in_settings_names_the_rule(settings, dflock_site):
     }
     with pytest.raises(Exception, match=r"rule '/x/': max_shared= and rate= cannot be combined"):
         conf.get_rules()
+
+
+def test_views_report_metrics_under_their_key_templates():
+    from dflock_testsite import views
+
+    assert views.page.dflock_hold.hold.label == "page:{name}"
+    assert views.quota.dflock_hold.hold.label == "quota:{name}"
+    assert views.PageView._dflock_hold.label == "page:{name}"

@@ -11,7 +11,9 @@ import pytest
 from dflock_integrations import AsyncDflockClient, LockMode, RateLimited, SyncDflockClient
 from dflock_integrations._http import hold
 from dflock_integrations._http.answers import answer_for
+from dflock_integrations._http.hold import Hold
 from dflock_integrations._http.limiters import multilock_hold, rate_limit_hold
+from dflock_integrations.metrics import Metrics
 
 from helpers import eventually
 
@@ -140,3 +142,34 @@ def test_sync_rate_limit_from_many_threads_admits_the_budget(dflock_settings):
             thread.join(10)
     assert (len(admitted), len(refused)) == (4, 6)
     assert all(exc.retry_after_s > 0 for exc in refused)
+
+
+class Recorded(Metrics):
+    """The names waits are reported under."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self.names: set[tuple[str, str]] = set()
+
+    def waited(self, kind: str, name: str, server: str, seconds: float, outcome: str) -> None:
+        self.names.add((kind, name))
+
+
+async def test_every_kind_is_reported_under_its_template_never_the_key(dflock_settings):
+    metrics = Recorded()
+    async with AsyncDflockClient(dflock_settings, metrics=metrics) as c:
+        holds = [
+            (Hold.checked(label="order:{id}"), "order:41"),
+            (Hold.checked(limit=2, label="pdf:{kind}"), "pdf:a4"),
+            (multilock_hold(max_shared=2, label="doc:{id}").for_method("GET"), "doc:9"),
+            (rate_limit_hold(rate="5/s", label="api:{user}"), "api:ann"),
+        ]
+        for what, key in holds:
+            await hold.release(await what.take(c, key), "GET", "/")
+    assert metrics.names == {
+        ("lock", "order:{id}"),
+        ("semaphore", "pdf:{kind}"),
+        ("multilock", "doc:{id}"),
+        ("rate_limit", "api:{user}"),
+    }
