@@ -29,11 +29,10 @@ from dflock_integrations.fastapi._dependencies import (
     KeySource,
     LeaseDependency,
     dflock_lock,
-    dflock_multilock,
-    dflock_rate_limit,
     dflock_semaphore,
 )
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
+from dflock_integrations.fastapi._limits import dflock_multilock, dflock_rate_limit
 from dflock_integrations.starlette import (
     DflockMiddleware,
     HttpAnswer,

@@ -1,4 +1,5 @@
-"""`dflock_lock` and `dflock_semaphore`: FastAPI dependencies holding a key while an endpoint runs.
+"""`dflock_lock` and `dflock_semaphore`: FastAPI dependencies holding a key while an endpoint
+runs (`dflock_multilock` and `dflock_rate_limit`, in `_limits.py`, build the same kind).
 
     order_lock = dflock_lock("order:{order_id}")
 
@@ -36,7 +37,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any, cast
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -44,13 +45,7 @@ from typing_extensions import Unpack
 
 from dflock_integrations._http import hold
 from dflock_integrations._http.hold import Hold, HoldOptions
-from dflock_integrations._http.limiters import (
-    MultiLockHold,
-    RateLimitHold,
-    multilock_hold,
-    rate_limit_hold,
-)
-from dflock_integrations.client import LockMode, Rate
+from dflock_integrations._http.limiters import MultiLockHold, RateLimitHold
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
@@ -67,11 +62,13 @@ _REQUEST = "dflock_request_"
 
 
 class LeaseDependency:
-    """A lock (`limit` None) or a semaphore slot held while an endpoint runs.
+    """A lock (`limit` None), a semaphore slot, or what `hold` says (a multilock mode, a
+    rate-limit admission) held while an endpoint runs.
 
-    Build it with `dflock_lock` or `dflock_semaphore`, once, at import time; use the
-    same object everywhere it applies (FastAPI takes it once per request, while two
-    objects on one key would make a request wait for itself).
+    Build it with `dflock_lock`, `dflock_semaphore`, `dflock_multilock` or
+    `dflock_rate_limit`, once, at import time; use the same object everywhere it
+    applies (FastAPI takes it once per request, while two objects on one key would
+    make a request wait for itself).
     """
 
     __signature__: inspect.Signature  # what FastAPI reads instead of __call__'s
@@ -264,53 +261,3 @@ def dflock_semaphore(
         raise ValueError("dflock_semaphore needs limit=, a whole number >= 1")
     check_option_names(options, DependencyOptions, "dflock_semaphore")
     return LeaseDependency(key, limit=limit, **options)
-
-
-def dflock_multilock(
-    key: KeySource,
-    *,
-    max_shared: int,
-    mode: LockMode | str | None = None,
-    **options: Unpack[DependencyOptions],
-) -> LeaseDependency:
-    """Like `dflock_lock`, holding `key` shared (up to `max_shared` at once) or exclusive.
-
-    `mode`: `LockMode.SHARED`, `LockMode.EXCLUSIVE`, or None: GET, HEAD and OPTIONS
-    share, every other method excludes. Not had in time: 423 with Retry-After. Every
-    user of a key must agree on `max_shared`. The options are `dflock_lock`'s.
-    """
-    check_option_names(options, DependencyOptions, "dflock_multilock")
-    held, rest = _split(options)
-    label = key if isinstance(key, str) else None
-    hold = multilock_hold(
-        max_shared=max_shared, mode=mode, where="dflock_multilock", label=label, **held
-    )
-    return LeaseDependency(key, hold=hold, **rest)
-
-
-def dflock_rate_limit(
-    key: KeySource,
-    rate: str | Rate,
-    **options: Unpack[DependencyOptions],
-) -> LeaseDependency:
-    """A dependency admitting at most `rate` requests (`"5/s"`, `"100/m"`) per key, across
-    every process; over budget it answers 429 with Retry-After, no handler needed.
-
-    `acquire_timeout_s`: how long a request over budget waits for an admission, in
-    FIFO order (default 0: answer at once). An admission is never given back; its
-    period frees it. The key and the other options are `dflock_lock`'s, except
-    `lease_ttl_s`, which a rate limit has no use for.
-    """
-    check_option_names(options, DependencyOptions, "dflock_rate_limit")
-    held, rest = _split(options)
-    label = key if isinstance(key, str) else None
-    # acquire_timeout_s defaults to 0 here: over budget is answered at once.
-    hold = rate_limit_hold(rate=rate, where="dflock_rate_limit", label=label, **held)
-    return LeaseDependency(key, hold=hold, **rest)
-
-
-def _split(options: Mapping[str, Any]) -> tuple[HoldOptions, dict[str, Any]]:
-    """(what to hold, how the dependency runs): a hold checks its options when built."""
-    held = {k: v for k, v in options.items() if k in HoldOptions.__optional_keys__}
-    rest = {k: v for k, v in options.items() if k not in held}
-    return cast(HoldOptions, held), rest
