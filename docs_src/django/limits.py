@@ -82,9 +82,10 @@ if __name__ == "__main__":
     browser = Client()
     other = SyncDflockClient()  # another process, on the same keys
 
-    with other.multilock("page:home", max_shared=16).shared():  # someone else reads
-        assert browser.get("/pages/home/").status_code == 200  # reading shares
-        kept_out = browser.post("/pages/home/", {"text": "hi"})
+    reading = other.multilock("page:home", max_shared=16).acquire("shared")  # someone reads
+    assert browser.get("/pages/home/").status_code == 200  # reading shares
+    kept_out = browser.post("/pages/home/", {"text": "hi"})
+    reading.release(wait=True)  # confirmed: the next request finds it gone
     assert kept_out.status_code == 423, kept_out.content
     assert kept_out["Retry-After"] == "1" and kept_out.json()["error"] == "locked"
     assert browser.post("/pages/home/", {"text": "hi"}).json()["text"] == "hi"
@@ -103,8 +104,9 @@ if __name__ == "__main__":
     asyncio.run(searches())
     # The middleware's rules.
     assert browser.get("/api/ann/").status_code == 200
-    with other.multilock("doc:guide", max_shared=16).shared():
-        assert browser.get("/docs/guide/").status_code == 200
-        assert browser.delete("/docs/guide/").status_code == 423
+    reading = other.multilock("doc:guide", max_shared=16).acquire("shared")
+    assert browser.get("/docs/guide/").status_code == 200
+    assert browser.delete("/docs/guide/").status_code == 423
+    reading.release(wait=True)
     other.close()
     print("ok")

@@ -55,9 +55,10 @@ if __name__ == "__main__":
             AsyncDflockClient() as dflock,  # another process, on the same keys
         ):
             readme = dflock.multilock("doc:readme", max_shared=16)
-            async with readme.shared():  # someone else reads: reading shares
-                assert (await http.get("/docs/readme")).status_code == 200
-                kept_out = await http.put("/docs/readme", params={"text": "new"})
+            reading = await readme.acquire("shared")  # someone else reads
+            assert (await http.get("/docs/readme")).status_code == 200  # reading shares
+            kept_out = await http.put("/docs/readme", params={"text": "new"})
+            await reading.release(wait=True)  # confirmed: the next request finds it gone
             assert kept_out.status_code == 423, kept_out.text
             assert kept_out.headers["retry-after"] == "1"
             assert kept_out.json()["detail"]["error"] == "locked"

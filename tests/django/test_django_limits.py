@@ -3,9 +3,12 @@
 Against the 1.10 and 2.1 profiles; rates are per minute, so a test never races a period.
 """
 
+import contextlib
+
 import pytest
 from django.views import View
 
+from dflock_integrations import LockMode
 from dflock_integrations.django import DflockLockMixin, get_async_client, get_client
 
 pytestmark = pytest.mark.dflock_compat("1.10", "2.1")
@@ -21,6 +24,25 @@ def assert_refused(response, status, error, retry_after=None):
         assert retry_after(int(response["Retry-After"])), response["Retry-After"]
 
 
+@contextlib.contextmanager
+def holding(multilock, mode: LockMode):
+    """The test's own hold, its release confirmed, so the next request finds it gone."""
+    handle = multilock.acquire(mode, 5)
+    try:
+        yield handle
+    finally:
+        handle.release(wait=True)
+
+
+@contextlib.asynccontextmanager
+async def aholding(multilock, mode: LockMode):
+    handle = await multilock.acquire(mode, 5)
+    try:
+        yield handle
+    finally:
+        await handle.release(wait=True)
+
+
 def page_lock(name: str):
     return get_client().multilock(f"page:{name}", max_shared=3)
 
@@ -30,11 +52,11 @@ def page_lock(name: str):
 
 @pytest.mark.parametrize("path", ["/page/a/", "/cbv/page/a/", "/mw/pages/a/"])
 def test_gets_share_and_other_methods_are_kept_out_with_423(client, path):
-    with page_lock("a").shared():
+    with holding(page_lock("a"), LockMode.SHARED):
         assert client.get(path).status_code == 200  # shares with the test's hold
         assert client.head(path).status_code == 200
         assert_refused(client.post(path), 423, "locked")
-    with page_lock("a").exclusive():
+    with holding(page_lock("a"), LockMode.EXCLUSIVE):
         assert_refused(client.get(path), 423, "locked")
     assert client.post(path).status_code == 200
     assert page_lock("a").mode() is None  # every request gave its hold back
@@ -42,10 +64,10 @@ def test_gets_share_and_other_methods_are_kept_out_with_423(client, path):
 
 async def test_async_views_share_and_exclude(async_client):
     doc = get_async_client().multilock("page:b", max_shared=3)
-    async with doc.shared():
+    async with aholding(doc, LockMode.SHARED):
         assert (await async_client.get("/apage/b/")).status_code == 200
         assert_refused(await async_client.delete("/apage/b/"), 423, "locked")
-    async with doc.exclusive():
+    async with aholding(doc, LockMode.EXCLUSIVE):
         assert_refused(await async_client.get("/apage/b/"), 423, "locked")
     assert (await async_client.put("/apage/b/")).status_code == 200
 

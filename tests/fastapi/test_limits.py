@@ -6,6 +6,7 @@ real uvicorn, against the 1.10 and 2.1 profiles.
 """
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Annotated
@@ -38,6 +39,16 @@ WORK_DEADLINE_S = 10
 def env(monkeypatch, dflock_settings):
     dflock_environment(monkeypatch, dflock_settings)
     return monkeypatch
+
+
+@contextlib.asynccontextmanager
+async def holding(multilock, mode: LockMode):
+    """The test's own hold, its release confirmed, so the next request finds it gone."""
+    handle = await multilock.acquire(mode, 5)
+    try:
+        yield handle
+    finally:
+        await handle.release(wait=True)
 
 
 class Desk:
@@ -112,14 +123,14 @@ async def _waiting(client, key: str) -> bool:
 async def test_a_mode_not_had_in_time_answers_423_with_retry_after(env, serve, http, client):
     base = serve(doc_app(Desk()))
     doc = client.multilock("doc:b", max_shared=4)
-    async with doc.shared():
+    async with holding(doc, LockMode.SHARED):
         kept_out = await http.put(f"{base}/docs/b/now")
         shared_too = await http.get(f"{base}/docs/b/now")
     assert kept_out.status_code == 423, kept_out.text
     assert kept_out.headers["Retry-After"] == "1"
     assert kept_out.json()["detail"]["error"] == "locked"
     assert shared_too.status_code == 200 and shared_too.json() == {"held": True}
-    async with doc.exclusive():
+    async with holding(doc, LockMode.EXCLUSIVE):
         read = await http.get(f"{base}/docs/b/now")
     assert read.status_code == 423, read.text
     assert (await http.put(f"{base}/docs/b/now")).status_code == 200
@@ -241,7 +252,7 @@ def rules_app(settings) -> Starlette:
 async def test_middleware_rules_share_exclude_and_rate_limit(serve, http, client, dflock_settings):
     base = serve(rules_app(dflock_settings))
     page = client.multilock("page:a", max_shared=3)
-    async with page.shared():
+    async with holding(page, LockMode.SHARED):
         shared = await http.get(f"{base}/pages/a")
         kept_out = await http.post(f"{base}/pages/a")
     assert shared.status_code == 200 and shared.json() == {"held": True, "limit": 3}
