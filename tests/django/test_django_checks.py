@@ -61,6 +61,14 @@ def test_e003_bad_rule(dflock_site):
     assert 'DFLOCK["RULES"][0]' in messages[0].msg
 
 
+def test_e003_a_rule_of_two_kinds(dflock_site):
+    rules = [{"path": "/api/{user}/", "key": "api:{user}", "rate": "5/s", "limit": 2}]
+    messages = dflock_messages(DFLOCK={**dflock_site, "RULES": rules})
+    assert ids(messages) == ["dflock.E003"]
+    assert "limit= and rate= cannot be combined" in messages[0].msg
+    assert '"rate": "5/s" for a rate limit' in messages[0].hint
+
+
 def test_e004_view_key_needs_a_name_the_url_does_not_capture():
     messages = dflock_messages(ROOT_URLCONF="dflock_testsite.bad_urls")
     assert ids(messages) == ["dflock.E004", "dflock.E004"]

@@ -17,7 +17,8 @@ from helpers import eventually_sync
 def test_public_names_are_pinned():
     assert sorted(dj.__all__) == [
         "DflockLockMixin", "DflockMiddleware", "HttpAnswer", "Rule", "aemit", "alock",
-        "asemaphore", "close_clients", "dflock_lock", "dflock_semaphore", "emit",
+        "asemaphore", "close_clients", "dflock_lock", "dflock_multilock", "dflock_rate_limit",
+        "dflock_semaphore", "emit",
         "get_async_client", "get_client", "get_settings", "json_response", "lock", "semaphore",
     ]  # fmt: skip
     for name in dj.__all__:

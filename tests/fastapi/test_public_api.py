@@ -35,6 +35,8 @@ def test_fastapi_names_add_the_dependencies():
             "LeaseDependency",
             "SkippedLease",
             "dflock_lock",
+            "dflock_multilock",
+            "dflock_rate_limit",
             "dflock_semaphore",
         ]
     )

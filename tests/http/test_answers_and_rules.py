@@ -4,7 +4,10 @@ import pytest
 
 from dflock_integrations import InvalidKeyError, LockTimeout, ServerUnavailable
 from dflock_integrations._http.answers import answer_for, log_answer
+from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.limiters import MultiLockHold, RateLimitHold
 from dflock_integrations._http.rules import Rule, coerce_rules, first_match
+from dflock_integrations.client import LockMode, Rate
 from dflock_integrations.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -12,6 +15,7 @@ from dflock_integrations.errors import (
     MaxLocksError,
     MaxWaitersError,
     ProtocolError,
+    RateLimited,
     ServerError,
     SignalsUnsupported,
     describe,
@@ -31,6 +35,20 @@ def test_full_semaphore_is_429():
     assert answer.status == 429
     assert answer.body["limit"] == 4
     assert answer.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(("retry_after_s", "header"), [(0.2, "1"), (1.0, "1"), (2.01, "3")])
+def test_rate_limited_is_429_with_its_own_retry_after(retry_after_s, header):
+    exc = RateLimited(
+        "api:7 over 5/1s at 10.0.0.7", key="api:7", timeout_s=0, retry_after_s=retry_after_s
+    )
+    # The limiter's estimate wins over the entry point's default Retry-After.
+    answer = answer_for(exc, retry_after_s=30)
+    assert answer.status == 429
+    assert answer.headers == {"Retry-After": header}
+    assert answer.body["error"] == "rate_limited"
+    assert "10.0.0.7" not in str(answer.body)
+    assert str(exc) not in str(answer.body)
 
 
 def test_unreachable_is_503_without_the_address():
@@ -133,8 +151,66 @@ def test_first_match_and_dict_rules():
         ({"path": "/x", "key": "k", "lease_ttl_s": 0}, r"rule '/x': lease_ttl_s"),
         ({"path": "/x", "key": "k", "acquire_timeout_s": -1}, r"rule '/x': acquire_timeout_s"),
         ({"path": "/x", "key": "k", "acquire_timeout_s": float("nan")}, "acquire_timeout_s"),
+        # One kind per rule, and each kind's own options.
+        (
+            {"path": "/x", "key": "k", "rate": "5/s", "limit": 2},
+            r"rule '/x': limit= and rate= cannot be combined; expected one of limit=",
+        ),
+        (
+            {"path": "/x", "key": "k", "max_shared": 4, "limit": 2},
+            r"rule '/x': limit= and max_shared= cannot be combined",
+        ),
+        (
+            {"path": "/x", "key": "k", "max_shared": 4, "rate": "5/s"},
+            r"rule '/x': max_shared= and rate= cannot be combined",
+        ),
+        ({"path": "/x", "key": "k", "mode": "shared"}, r"rule '/x': mode= needs max_shared="),
+        (
+            {"path": "/x", "key": "k", "rate": "5/s", "mode": "shared"},
+            r"rule '/x': mode= needs max_shared=",
+        ),
+        ({"path": "/x", "key": "k", "max_shared": 0}, r"rule '/x': max_shared must be a whole"),
+        (
+            {"path": "/x", "key": "k", "max_shared": 2, "mode": "read"},
+            r"rule '/x': lock mode 'read': expected LockMode.SHARED",
+        ),
+        ({"path": "/x", "key": "k", "rate": "5/week"}, r"rule '/x': rate '5/week': expected"),
+        (
+            {"path": "/x", "key": "k", "rate": "5/s", "lease_ttl_s": 3},
+            r"rule '/x': lease_ttl_s does not apply to a rate limit",
+        ),
+        (
+            {"path": "/x", "key": "k", "rate": "5/s", "acquire_timeout_s": -1},
+            r"rule '/x': acquire_timeout_s",
+        ),
     ],
 )
 def test_bad_rules_fail_when_built(kwargs, words):
     with pytest.raises((InvalidKeyError, ValueError), match=words):
         Rule(**kwargs)
+
+
+def test_rules_of_each_kind_build_their_hold():
+    lock, slots, shared, by_method, limited = coerce_rules(
+        [
+            {"path": "/a", "key": "a"},
+            {"path": "/b", "key": "b", "limit": 2},
+            {"path": "/c", "key": "c", "max_shared": 3, "mode": "shared"},
+            {"path": "/d/{id}", "key": "doc:{id}", "max_shared": 3},
+            {"path": "/e", "key": "e", "rate": "5/s"},
+        ]
+    )
+    assert type(lock.hold) is Hold and lock.hold.limit is None and lock.hold.label == "a"
+    assert type(slots.hold) is Hold and slots.hold.limit == 2
+    assert isinstance(shared.hold, MultiLockHold)
+    assert shared.mode is LockMode.SHARED and shared.hold.mode is LockMode.SHARED
+    assert shared.hold.for_method("DELETE").mode is LockMode.SHARED  # fixed: not by method
+    assert by_method.hold.label == "doc:{id}"  # the template, never a filled key
+    assert by_method.hold.mode is None
+    for method in ("GET", "head", "OPTIONS"):
+        assert by_method.hold.for_method(method).mode is LockMode.SHARED
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert by_method.hold.for_method(method).mode is LockMode.EXCLUSIVE
+    assert isinstance(limited.hold, RateLimitHold)
+    assert limited.hold.rate == Rate(5, 1)
+    assert limited.hold.acquire_timeout_s == 0  # over budget: 429 at once

@@ -4,6 +4,7 @@
 |--------------------------------------------|--------|----------------------------------------|
 | lock not granted in time                   | 423    | the resource is locked by another one  |
 | semaphore full in time                     | 429    | too many requests share the resource   |
+| rate limit reached (`RateLimited`)         | 429    | over budget; Retry-After: the estimate |
 | the server's waiter cap                    | 429    | too many requests already wait for it  |
 | server unreachable, token refused, key cap | 503    | the lock service cannot serve us now   |
 | semaphore limit differs from the key's     | 503    | a deploy in progress; resolves itself  |
@@ -57,6 +58,17 @@ class HttpAnswer:
 def answer_for(exc: BaseException, *, retry_after_s: float | None = None) -> HttpAnswer | None:
     """The JSON answer for a dflock failure, or None for anything else (let it propagate)."""
     retry = {"Retry-After": str(max(1, math.ceil(retry_after_s or DEFAULT_RETRY_AFTER_S)))}
+    if isinstance(exc, errors.RateLimited):  # a LockTimeout too: answered before one
+        # The limiter's own estimate of when an admission frees beats a fixed default.
+        return HttpAnswer(
+            429,
+            {
+                "error": "rate_limited",
+                "detail": f"the rate limit of {exc.key!r} is reached; try again later",
+                "key": exc.key,
+            },
+            {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+        )
     if isinstance(exc, errors.LockTimeout):
         if exc.limit is None:
             return HttpAnswer(

@@ -49,10 +49,23 @@ ClientGone = Callable[[], Awaitable[object]]
 
 
 class AsyncHandle(Protocol):
-    """What the hold path needs of an async handle (`AsyncLease` has it)."""
+    """What the hold path needs of an async handle (`AsyncLease` has it), and what the
+    app is given of it (`request.state.dflock_lease`, a FastAPI dependency's value)."""
 
     @property
     def name(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def fence(self) -> int | None: ...
+    @property
+    def held(self) -> bool: ...
+    @property
+    def lost(self) -> bool: ...
     @property
     def acquire_timeout_s(self) -> float: ...
     async def acquire(self, timeout_s: float | None = None) -> bool: ...
@@ -98,14 +111,20 @@ class Hold:
     acquire_timeout_s: float | None = None
     lease_ttl_s: int | None = None
     retry_after_s: float | None = None
+    label: str | None = None  # the key's template, the metrics' name for it
 
     @classmethod
     def checked(
-        cls, *, limit: int | None = None, where: str = "", **options: Unpack[HoldOptions]
+        cls,
+        *,
+        limit: int | None = None,
+        where: str = "",
+        label: str | None = None,
+        **options: Unpack[HoldOptions],
     ) -> Hold:
         """A `Hold` whose options are checked now; errors name `where` (e.g. a rule)."""
         check_option_names(options, HoldOptions, where)
-        hold = cls(limit, **options)
+        hold = cls(limit, label=label, **options)
         check_lease_options(
             limit=limit,
             acquire_timeout_s=hold.acquire_timeout_s,
@@ -116,37 +135,44 @@ class Hold:
             seconds(hold.retry_after_s, f"{where}: retry_after_s" if where else "retry_after_s")
         return hold
 
+    def for_method(self, method: str) -> Hold:
+        """What a request with this HTTP method holds: the same, except for a multilock
+        whose mode follows the method (`_http/limiters.py`)."""
+        return self
+
     @overload
-    def lease(self, client: AsyncDflockClient, key: str) -> AsyncLease: ...
+    def lease(self, client: AsyncDflockClient, key: str) -> AsyncHandle: ...
     @overload
-    def lease(self, client: SyncDflockClient, key: str) -> SyncLease: ...
+    def lease(self, client: SyncDflockClient, key: str) -> SyncHandle: ...
     def lease(
         self, client: AsyncDflockClient | SyncDflockClient, key: str
-    ) -> AsyncLease | SyncLease:
+    ) -> AsyncHandle | SyncHandle:
         """The handle on `key`, not taken yet."""
-        return client.lease(
+        lease: AsyncLease | SyncLease = client.lease(
             key,
             limit=self.limit,
             acquire_timeout_s=self.acquire_timeout_s,
             lease_ttl_s=self.lease_ttl_s,
+            label=self.label,
         )
+        return lease
 
     @overload
-    async def take(self, client: AsyncDflockClient, key: str) -> AsyncLease: ...
+    async def take(self, client: AsyncDflockClient, key: str) -> AsyncHandle: ...
     @overload
     async def take(
         self, client: AsyncDflockClient, key: str, client_gone: ClientGone
-    ) -> AsyncLease | None: ...
+    ) -> AsyncHandle | None: ...
     async def take(
         self, client: AsyncDflockClient, key: str, client_gone: ClientGone | None = None
-    ) -> AsyncLease | None:
+    ) -> AsyncHandle | None:
         """Hold `key`: `acquire(self.lease(client, key), client_gone)`."""
         handle = self.lease(client, key)
         if client_gone is None:
             return await acquire(handle)
         return await acquire(handle, client_gone)
 
-    def take_sync(self, client: SyncDflockClient, key: str) -> SyncLease:
+    def take_sync(self, client: SyncDflockClient, key: str) -> SyncHandle:
         """Hold `key`, waiting up to the timeout: `acquire_sync(self.lease(client, key))`."""
         return acquire_sync(self.lease(client, key))
 

@@ -1,4 +1,4 @@
-"""Middleware rules: which requests take which lock or semaphore.
+"""Middleware rules: which requests take which lock, semaphore, multilock or rate limit.
 
 Shared by the ASGI middleware and the Django middleware. A rule's path uses the
 same `{name}` fields as a key template; the fields it captures fill the key. The
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.limiters import hold_for
+from dflock_integrations.client import LockMode
 from dflock_integrations.errors import InvalidKeyError
 from dflock_integrations.keys import KeyTemplate
 
@@ -23,8 +25,10 @@ _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class Rule:
     """`Rule("/orders/{order_id}", key="order:{order_id}", methods={"POST"})`.
 
-    A path field matches one path segment. Without `limit` the rule takes a lock;
-    with it, one of `limit` semaphore slots.
+    A path field matches one path segment. The rule takes a lock; with `limit`, one of
+    `limit` semaphore slots; with `max_shared`, a multilock in `mode` (None: GET, HEAD
+    and OPTIONS shared, other methods exclusive); with `rate` ("5/s"), an admission
+    (429 with Retry-After at once over budget, unless `acquire_timeout_s` says to wait).
     """
 
     path: str
@@ -33,6 +37,9 @@ class Rule:
     limit: int | None = None
     acquire_timeout_s: float | None = None
     lease_ttl_s: int | None = None
+    max_shared: int | None = None
+    mode: LockMode | None = None
+    rate: str | None = None
     template: KeyTemplate = field(init=False, repr=False, compare=False)
     hold: Hold = field(init=False, repr=False, compare=False)
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
@@ -46,14 +53,21 @@ class Rule:
         limit: int | None = None,
         acquire_timeout_s: float | None = None,
         lease_ttl_s: int | None = None,
+        max_shared: int | None = None,
+        mode: LockMode | str | None = None,
+        rate: str | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise InvalidKeyError(f"rule path {path!r} must start with '/'")
-        hold = Hold.checked(
+        hold = hold_for(
+            where=f"rule {path!r}",
             limit=limit,
+            max_shared=max_shared,
+            mode=mode,
+            rate=rate,
+            label=key,
             acquire_timeout_s=acquire_timeout_s,
             lease_ttl_s=lease_ttl_s,
-            where=f"rule {path!r}",
         )
         template = KeyTemplate(key)
         captured = set(_FIELD.findall(path))
@@ -75,6 +89,9 @@ class Rule:
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "acquire_timeout_s", acquire_timeout_s)
         object.__setattr__(self, "lease_ttl_s", lease_ttl_s)
+        object.__setattr__(self, "max_shared", max_shared)
+        object.__setattr__(self, "mode", None if mode is None else LockMode.of(mode))
+        object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "template", template)
         object.__setattr__(self, "hold", hold)
         object.__setattr__(self, "_regex", re.compile(pattern + r"\Z"))

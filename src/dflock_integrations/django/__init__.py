@@ -16,7 +16,12 @@ from dflock_integrations._http.rules import Rule
 from dflock_integrations.django._holding import json_response
 from dflock_integrations.django.clients import close_clients, get_async_client, get_client
 from dflock_integrations.django.conf import get_settings
-from dflock_integrations.django.decorators import dflock_lock, dflock_semaphore
+from dflock_integrations.django.decorators import (
+    dflock_lock,
+    dflock_multilock,
+    dflock_rate_limit,
+    dflock_semaphore,
+)
 from dflock_integrations.django.locks import aemit, alock, asemaphore, emit, lock, semaphore
 from dflock_integrations.django.middleware import DflockMiddleware
 from dflock_integrations.django.mixins import DflockLockMixin
@@ -31,6 +36,8 @@ __all__ = [
     "asemaphore",
     "close_clients",
     "dflock_lock",
+    "dflock_multilock",
+    "dflock_rate_limit",
     "dflock_semaphore",
     "emit",
     "get_async_client",

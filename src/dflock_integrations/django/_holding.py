@@ -39,7 +39,7 @@ def run(
 ) -> HttpResponseBase:
     """`view()` while holding `key`, or the refusal's answer."""
     try:
-        lease = what.take_sync(get_client(), key)
+        lease = what.for_method(request.method or "GET").take_sync(get_client(), key)
     except DflockError as exc:
         return _refused(what, request, exc, respond)
     try:
@@ -57,7 +57,7 @@ async def arun(
 ) -> HttpResponseBase:
     """`await view()` while holding `key`, or the refusal's answer."""
     try:
-        lease = await what.take(get_async_client(), key)
+        lease = await what.for_method(request.method or "GET").take(get_async_client(), key)
     except DflockError as exc:
         return _refused(what, request, exc, respond)
     try:

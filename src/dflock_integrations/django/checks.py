@@ -69,7 +69,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 _RULE_HINT = (
     'A rule is a dict such as {"path": "/orders/{order_id}/", "key": "order:{order_id}", '
-    '"methods": ["POST"]}; add "limit": N for a semaphore.'
+    '"methods": ["POST"]}; add "limit": N for a semaphore, "max_shared": N (and "mode") '
+    'for a shared/exclusive multilock, or "rate": "5/s" for a rate limit.'
 )
 
 

@@ -19,7 +19,9 @@ from django.http.response import HttpResponseBase
 
 from dflock_integrations._http.answers import HttpAnswer
 from dflock_integrations._http.hold import Hold
+from dflock_integrations._http.limiters import hold_for
 from dflock_integrations._http.rules import with_head
+from dflock_integrations.client import LockMode
 from dflock_integrations.django import _holding
 from dflock_integrations.django._holding import json_response
 from dflock_integrations.keys import KeyTemplate
@@ -33,7 +35,9 @@ else:
 
 
 class DflockLockMixin(_Base):
-    """Hold `dflock_key` (a lock, or with `dflock_limit` a semaphore slot) around dispatch.
+    """Hold `dflock_key` around dispatch: a lock; with `dflock_limit` a semaphore slot;
+    with `dflock_max_shared` a multilock (`dflock_mode`, None: by method); with
+    `dflock_rate` ("5/s") a rate-limit admission (429 with Retry-After over budget).
 
     `dflock_key` is a key template filled from the URL's keyword arguments
     (`self.kwargs`); it is checked when the class is defined. Override
@@ -47,6 +51,9 @@ class DflockLockMixin(_Base):
     dflock_acquire_timeout_s: ClassVar[float | None] = None
     dflock_lease_ttl_s: ClassVar[int | None] = None
     dflock_retry_after_s: ClassVar[float | None] = None
+    dflock_max_shared: ClassVar[int | None] = None  # N: a multilock, up to N shared holders
+    dflock_mode: ClassVar[LockMode | str | None] = None  # None: GET/HEAD/OPTIONS shared
+    dflock_rate: ClassVar[str | None] = None  # "5/s": a rate limit (429 at once over budget)
 
     _dflock_template: ClassVar[KeyTemplate | None] = None
     _dflock_hold: ClassVar[Hold] = Hold()
@@ -55,8 +62,13 @@ class DflockLockMixin(_Base):
         super().__init_subclass__(**kwargs)
         # Checked at import time, so a bad key or limit never reaches a request.
         cls._dflock_template = None if cls.dflock_key is None else KeyTemplate(cls.dflock_key)
-        cls._dflock_hold = Hold.checked(
+        cls._dflock_hold = hold_for(
+            where=cls.__qualname__,
             limit=cls.dflock_limit,
+            max_shared=cls.dflock_max_shared,
+            mode=cls.dflock_mode,
+            rate=cls.dflock_rate,
+            label=cls.dflock_key,
             acquire_timeout_s=cls.dflock_acquire_timeout_s,
             lease_ttl_s=cls.dflock_lease_ttl_s,
             retry_after_s=cls.dflock_retry_after_s,

@@ -1,4 +1,5 @@
-"""FastAPI integration: lock and semaphore dependencies, plus the Starlette pieces.
+"""FastAPI integration: lock, semaphore, multilock and rate-limit dependencies, plus the
+Starlette pieces.
 
     app = FastAPI(lifespan=dflock_lifespan())   # optional: fail at start-up, close at exit
     order_lock = dflock_lock("order:{order_id}")
@@ -31,6 +32,7 @@ from dflock_integrations.fastapi._dependencies import (
     dflock_semaphore,
 )
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
+from dflock_integrations.fastapi._limits import dflock_multilock, dflock_rate_limit
 from dflock_integrations.starlette import (
     DflockMiddleware,
     HttpAnswer,
@@ -59,6 +61,8 @@ __all__ = [
     "dflock_exception_handler",
     "dflock_lifespan",
     "dflock_lock",
+    "dflock_multilock",
+    "dflock_rate_limit",
     "dflock_readiness",
     "dflock_semaphore",
     "get_dflock_client",

@@ -1,4 +1,5 @@
-"""`dflock_lock` and `dflock_semaphore`: FastAPI dependencies holding a key while an endpoint runs.
+"""`dflock_lock` and `dflock_semaphore`: FastAPI dependencies holding a key while an endpoint
+runs (`dflock_multilock` and `dflock_rate_limit`, in `_limits.py`, build the same kind).
 
     order_lock = dflock_lock("order:{order_id}")
 
@@ -44,6 +45,7 @@ from typing_extensions import Unpack
 
 from dflock_integrations._http import hold
 from dflock_integrations._http.hold import Hold, HoldOptions
+from dflock_integrations._http.limiters import MultiLockHold, RateLimitHold
 from dflock_integrations.errors import DflockError, InvalidKeyError
 from dflock_integrations.fastapi._answers import refusal
 from dflock_integrations.fastapi._leases import HeldLease, SkippedLease
@@ -60,11 +62,13 @@ _REQUEST = "dflock_request_"
 
 
 class LeaseDependency:
-    """A lock (`limit` None) or a semaphore slot held while an endpoint runs.
+    """A lock (`limit` None), a semaphore slot, or what `hold` says (a multilock mode, a
+    rate-limit admission) held while an endpoint runs.
 
-    Build it with `dflock_lock` or `dflock_semaphore`, once, at import time; use the
-    same object everywhere it applies (FastAPI takes it once per request, while two
-    objects on one key would make a request wait for itself).
+    Build it with `dflock_lock`, `dflock_semaphore`, `dflock_multilock` or
+    `dflock_rate_limit`, once, at import time; use the same object everywhere it
+    applies (FastAPI takes it once per request, while two objects on one key would
+    make a request wait for itself).
     """
 
     __signature__: inspect.Signature  # what FastAPI reads instead of __call__'s
@@ -78,9 +82,14 @@ class LeaseDependency:
         hold_for_stream: bool = False,
         watch_disconnect: bool = True,
         types: Mapping[str, Any] | None = None,
+        hold: Hold | None = None,
         **options: Unpack[HoldOptions],
     ) -> None:
-        self.hold = Hold.checked(limit=limit, **options)  # what it holds, checked now
+        if hold is not None and (limit is not None or options):
+            raise TypeError("LeaseDependency takes hold= or limit= and its options, not both")
+        # What it holds, checked now; a template is the metrics' name for its keys.
+        label = key if isinstance(key, str) else None
+        self.hold = hold or Hold.checked(limit=limit, label=label, **options)
         if isinstance(key, str):
             self.template: KeyTemplate | None = KeyTemplate(key)
         elif callable(key):
@@ -136,7 +145,8 @@ class LeaseDependency:
             )
         try:
             client = app_client(request)
-            lease = await take(self.hold, client, key, request, self.watch_disconnect)
+            what = self.hold.for_method(request.method)
+            lease = await take(what, client, key, request, self.watch_disconnect)
         except DflockError as exc:
             raise refusal(request, exc, retry_after_s=self.hold.retry_after_s) from exc
         if lease is None:
@@ -147,6 +157,11 @@ class LeaseDependency:
 
     def __repr__(self) -> str:
         shown = self.key if isinstance(self.key, str) else getattr(self.key, "__name__", "key")
+        if isinstance(self.hold, MultiLockHold):
+            mode = self.hold.mode and self.hold.mode.value
+            return f"dflock_multilock({shown!r}, max_shared={self.hold.max_shared}, mode={mode!r})"
+        if isinstance(self.hold, RateLimitHold):
+            return f"dflock_rate_limit({shown!r}, {str(self.hold.rate)!r})"
         if self.limit is None:
             return f"dflock_lock({shown!r})"
         return f"dflock_semaphore({shown!r}, limit={self.limit})"

@@ -14,8 +14,8 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from dflock_integrations._http.hold import Hold
-from dflock_integrations.client import AsyncDflockClient, AsyncLease
+from dflock_integrations._http.hold import AsyncHandle, Hold
+from dflock_integrations.client import AsyncDflockClient
 
 # nginx's "client closed request": the status logged for a request whose client left.
 CLIENT_CLOSED_REQUEST = 499
@@ -23,7 +23,7 @@ CLIENT_CLOSED_REQUEST = 499
 
 async def take(
     what: Hold, client: AsyncDflockClient, key: str, request: Request, watch_disconnect: bool
-) -> AsyncLease | None:
+) -> AsyncHandle | None:
     """Hold `key` for `request`; None if its client left while queued (nothing is held
     then). Raises LockTimeout when not granted in time."""
     if not watch_disconnect:

@@ -78,7 +78,8 @@ class DflockMiddleware:
                 early.append(message)
 
         try:
-            lease = await rule.hold.take(self._client or client_in(scope), key, client_gone)
+            what = rule.hold.for_method(scope["method"])
+            lease = await what.take(self._client or client_in(scope), key, client_gone)
         except DflockError as exc:
             answer = refuse(exc, scope["method"], scope["path"], retry_after_s=self.retry_after_s)
             if answer is None:

@@ -62,5 +62,13 @@ DFLOCK = {
             "acquire_timeout_s": 0,
         },
         {"path": "/mw/reports/{name}/", "key": "reports", "limit": 2, "acquire_timeout_s": 0},
+        # GET shares, other methods exclude.
+        {
+            "path": "/mw/pages/{name}/",
+            "key": "page:{name}",
+            "max_shared": 3,
+            "acquire_timeout_s": 0,
+        },
+        {"path": "/mw/quota/{name}/", "key": "mwquota:{name}", "rate": "2/m"},
     ],
 }

@@ -23,4 +23,12 @@ urlpatterns = [
     path("mw/aorders/<str:order_id>/", views.amw_order),
     path("mw/reports/<str:name>/", views.mw_report),
     path("lease/<int:n>/", views.lease_lost),
+    path("page/<str:name>/", views.page),
+    path("apage/<str:name>/", views.apage),
+    path("quota/<str:name>/", views.quota),
+    path("aquota/<str:name>/", views.aquota),
+    path("cbv/page/<str:name>/", views.PageView.as_view()),
+    path("cbv/quota/<str:name>/", views.QuotaView.as_view()),
+    path("mw/pages/<str:name>/", views.mw_page),
+    path("mw/quota/<str:name>/", views.mw_quota),
 ]

@@ -10,6 +10,8 @@ from django.views import View
 from dflock_integrations.django import (
     DflockLockMixin,
     dflock_lock,
+    dflock_multilock,
+    dflock_rate_limit,
     dflock_semaphore,
     get_client,
     get_settings,
@@ -193,3 +195,54 @@ while_held = {"hook": lambda: None}
 def lease_lost(request, n):
     while_held["hook"]()
     return HttpResponse("work done")
+
+
+# -- multilocks and rate limits -----------------------------------------------------------
+
+
+@dflock_multilock("page:{name}", max_shared=3, acquire_timeout_s=0)
+def page(request, name):
+    return JsonResponse({"name": name, "method": request.method})
+
+
+@dflock_multilock("page:{name}", max_shared=3, acquire_timeout_s=0)
+async def apage(request, name):
+    return JsonResponse({"name": name, "method": request.method})
+
+
+@dflock_rate_limit("quota:{name}", "3/m")
+def quota(request, name):
+    return JsonResponse({"name": name})
+
+
+@dflock_rate_limit("aquota:{name}", "3/m")
+async def aquota(request, name):
+    return JsonResponse({"name": name})
+
+
+class PageView(DflockLockMixin, View):
+    dflock_key = "page:{name}"
+    dflock_max_shared = 3  # GET shares, POST excludes
+    dflock_acquire_timeout_s = 0
+
+    def get(self, request, name):
+        return JsonResponse({"name": name})
+
+    def post(self, request, name):
+        return JsonResponse({"name": name})
+
+
+class QuotaView(DflockLockMixin, View):
+    dflock_key = "cbvquota:{name}"
+    dflock_rate = "2/m"
+
+    def get(self, request, name):
+        return JsonResponse({"name": name})
+
+
+def mw_page(request, name):
+    return JsonResponse({"name": name})
+
+
+def mw_quota(request, name):
+    return JsonResponse({"name": name})
