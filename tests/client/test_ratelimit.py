@@ -84,6 +84,27 @@ async def test_two_rates_on_one_key_are_a_clear_error(client):
         await client.rate_limiter("api", "6/s").try_acquire()
 
 
+async def test_asking_again_gives_the_same_limiter_and_its_exact_retry_after(client):
+    # An adapter asks on every request or task run: a new limiter each time would park
+    # each admission on a connection of its own and forget the ones it made.
+    first = client.rate_limiter("again", "2/m", label="again")
+    assert client.rate_limiter("again", "2/m", label="again") is first
+    assert client.rate_limiter("again", "2/m", acquire_timeout_s=0, label="again") is not first
+    assert client.rate_limiter("again", "2/m", label="other") is not first
+    for _ in range(2):
+        assert await client.rate_limiter("again", "2/m", label="again").try_acquire()
+    again = client.rate_limiter("again", "2/m", label="again")
+    assert not await again.try_acquire()
+    assert 55 < again.retry_after_s <= 60  # both admissions known: the exact wait
+    assert len(client._keeper._parked) == 1
+
+
+def test_the_sync_client_gives_the_same_limiter_too(dflock_client):
+    limiter = dflock_client.rate_limiter("again", "5/s")
+    assert dflock_client.rate_limiter("again", "5/s") is limiter
+    assert dflock_client.rate_limiter("again", Rate(5, 1)) is limiter
+
+
 async def test_parked_admissions_are_bounded_and_cost_nothing_after_their_period(client):
     limiter = client.rate_limiter("short", "3/s")
     for _ in range(6):

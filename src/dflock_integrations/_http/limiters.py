@@ -19,9 +19,6 @@ the handles themselves are in `handles.py`.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, overload
 
 from typing_extensions import Unpack
@@ -38,10 +35,6 @@ from dflock_integrations.options import check_option_names, whole_number
 
 # Methods that only read: they share a multilock whose mode follows the method.
 SHARED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-# Limiters kept per client. A limiter parks its admissions on a connection of its own;
-# a new limiter per request would open and park a connection for every request.
-MAX_LIMITERS = 1024
 
 _PLACEHOLDER_RATE = Rate(1, 1)
 
@@ -102,46 +95,11 @@ class RateLimitHold(Hold):
         return SyncAdmission(limiter, self.acquire_timeout_s or 0.0)
 
     def _limiter(self, client: AsyncDflockClient | SyncDflockClient, key: str) -> Any:
-        """The limiter of `key` on `client`, the same one request after request."""
-        return _Limiters.of(client).get(
-            (key, self.rate, self.acquire_timeout_s, self.label),
-            lambda: client.rate_limiter(
-                key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
-            ),
+        """The limiter of `key` on `client`: the client gives the same one request after
+        request (a new one would open and park a connection for every request)."""
+        return client.rate_limiter(
+            key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
         )
-
-
-class _Limiters:
-    """A client's rate limiters by key and options, the most recently used kept.
-
-    Kept on the client itself: a cache anywhere else would keep alive every client it
-    ever saw (a limiter refers to its client), and Django builds a client per event
-    loop under WSGI. A limiter dropped here still frees its admissions with their period.
-    """
-
-    ATTRIBUTE = "_dflock_http_limiters"
-
-    def __init__(self) -> None:
-        self._limiters: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._guard = threading.Lock()  # Django runs sync views on many threads
-
-    @classmethod
-    def of(cls, client: object) -> _Limiters:
-        found: _Limiters = vars(client).setdefault(cls.ATTRIBUTE, cls())
-        return found
-
-    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        with self._guard:
-            limiter = self._limiters.get(key)
-            if limiter is not None:
-                self._limiters.move_to_end(key)
-                return limiter
-        fresh = build()
-        with self._guard:
-            limiter = self._limiters.setdefault(key, fresh)
-            while len(self._limiters) > MAX_LIMITERS:
-                self._limiters.popitem(last=False)
-        return limiter
 
 
 def multilock_hold(

@@ -7,27 +7,19 @@ estimate, so it comes back when a permit is likely, not after a fixed countdown.
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from typing_extensions import Unpack
 
 from dflock_integrations.celery._admission import Common, OnBusy, TaskKey
 from dflock_integrations.celery._retry import RetryOptions, RetryPolicy
-from dflock_integrations.client import Rate, SyncDflockClient, SyncRateLimiter
+from dflock_integrations.client import Rate, SyncDflockClient
 from dflock_integrations.errors import RateLimited
 from dflock_integrations.settings import DflockSettings
 
 DECORATOR = "@dflock_rate_limit"
 ON_LIMITED: Final[tuple[OnBusy, ...]] = ("retry", "wait", "skip", "raise")
-# Limiters kept per client: each remembers its own admissions, which makes its
-# retry-after exact, and parks them on one connection instead of one per run.
-MAX_LIMITERS: Final = 256
 
 
 class RateLimitOptions(RetryOptions, total=False):
@@ -48,36 +40,6 @@ class Permit:
         """Nothing to give back: giving the slot back early would break the rate."""
 
 
-class Limiters:
-    """This process's rate limiters, one per (client, key), the least recently used
-    dropped past MAX_LIMITERS (a dropped one's admissions still count on the server)."""
-
-    def __init__(self) -> None:
-        self._by_client: weakref.WeakKeyDictionary[
-            SyncDflockClient, OrderedDict[str, SyncRateLimiter]
-        ] = weakref.WeakKeyDictionary()
-        self._pid = os.getpid()
-        self._guard = threading.Lock()
-
-    def get(
-        self, client: SyncDflockClient, key: str, make: Callable[[], SyncRateLimiter]
-    ) -> SyncRateLimiter:
-        with self._guard:
-            if self._pid != os.getpid():
-                # A forked child: the parent's limiters run on the parent's loop thread.
-                self._by_client = weakref.WeakKeyDictionary()
-                self._pid = os.getpid()
-            limiters = self._by_client.setdefault(client, OrderedDict())
-            limiter = limiters.get(key)
-            if limiter is None:
-                limiter = limiters[key] = make()
-                if len(limiters) > MAX_LIMITERS:
-                    limiters.popitem(last=False)
-            else:
-                limiters.move_to_end(key)
-            return limiter
-
-
 @dataclass(frozen=True, slots=True)
 class RateLimitAdmission:
     """A permit of `rate` for the run's key; `on_busy` is the decorator's `on_limited`."""
@@ -88,7 +50,6 @@ class RateLimitAdmission:
     acquire_timeout_s: float | None
     retry: RetryPolicy
     emit: bool
-    limiters: Limiters = field(default_factory=Limiters, compare=False, repr=False)
 
     @property
     def decorator(self) -> str:
@@ -101,9 +62,9 @@ class RateLimitAdmission:
         return settings.acquire_timeout_s if self.on_busy == "wait" else 0.0
 
     def take(self, client: SyncDflockClient, key: str) -> Permit:
-        limiter = self.limiters.get(
-            client, key, lambda: client.rate_limiter(key, self.rate, label=self.key.label(key))
-        )
+        # The client gives the same limiter run after run: it remembers its admissions
+        # (an exact retry-after) and parks them all on one connection.
+        limiter = client.rate_limiter(key, self.rate, label=self.key.label(key))
         limiter.acquire(self.wait_s(client.settings))  # RateLimited when over budget
         return Permit(key)
 

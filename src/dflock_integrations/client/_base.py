@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 import zlib
+from collections import OrderedDict
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload
 
 from dflock_integrations.client._fencing import Fencing
@@ -16,6 +18,7 @@ from dflock_integrations.settings import DflockSettings, ServerAddress, resolve_
 
 LockT = TypeVar("LockT")
 _MAX_CHECKED_OPTIONS = 64  # distinct (timeout, lease) pairs remembered as checked
+MAX_LIMITERS = 1024  # rate limiters a client keeps for reuse
 SemaphoreT = TypeVar("SemaphoreT")
 ReentrantT = TypeVar("ReentrantT")
 MultiLockT = TypeVar("MultiLockT")
@@ -55,6 +58,11 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         # The options of a handle that overrides nothing, checked once.
         self._default_options = lease_options(self.settings, None, None)
         self._checked_options: dict[tuple[object, ...], dict[str, Any]] = {}
+        # Rate limiters by (key, rate, timeout, label), the most recently used kept: each
+        # remembers its admissions (an exact retry-after) and parks them on one connection,
+        # where a new limiter per request or task run would open and park one each.
+        self._limiters: OrderedDict[tuple[object, ...], Any] = OrderedDict()
+        self._limiters_guard = threading.Lock()  # sync clients serve many threads
         self._fencing = Fencing(
             self.settings.fencing,
             cluster=self.settings.topology == "cluster",
@@ -202,19 +210,35 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
 
         `try_acquire()` admits now or says False; `acquire(timeout_s)` waits its turn in
         FIFO order and raises `RateLimited` (with `retry_after_s`) after the timeout.
+        The same key, rate, timeout and label give the same limiter, call after call
+        (the last `MAX_LIMITERS` used are kept): a web request or a task run may ask
+        for it each time.
         """
+        parsed = Rate.parse(rate)
+        # The types are part of the key, so a checked 1 never lets True through.
+        known = (key, parsed, type(acquire_timeout_s), acquire_timeout_s, label)
+        with self._limiters_guard:
+            limiter = self._limiters.get(known)
+            if limiter is not None:
+                self._limiters.move_to_end(known)
+                return limiter
         timeout = (
             self.settings.acquire_timeout_s if acquire_timeout_s is None else acquire_timeout_s
         )
         check_lease_options(acquire_timeout_s=timeout)
-        limiter = self._rate_limiter_class(
+        fresh = self._rate_limiter_class(
             self,
             key,
             prefixed(self.settings.key_prefix, key),  # the key's one check
-            Rate.parse(rate),
+            parsed,
             acquire_timeout_s=float(timeout),
         )
-        self._label(limiter, key, label)
+        self._label(fresh, key, label)
+        with self._limiters_guard:
+            limiter = self._limiters.setdefault(known, fresh)
+            while len(self._limiters) > MAX_LIMITERS:
+                # A limiter dropped here still frees its admissions with their period.
+                self._limiters.popitem(last=False)
         return limiter
 
     def _label(self, handle: Any, key: str, label: str | None) -> None:
@@ -250,6 +274,9 @@ class ClientBase(Generic[LockT, SemaphoreT, ReentrantT, MultiLockT]):
         # A parent thread may have held this lock at the fork; the child's copy would
         # stay locked forever. The child is single-threaded here: a new one is safe.
         self._fencing.reset_lock()
+        # The parent's limiters park on the parent's connections and loop thread.
+        self._limiters = OrderedDict()
+        self._limiters_guard = threading.Lock()
 
 
 def check_limit(limit: object) -> int:
