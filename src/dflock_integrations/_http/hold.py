@@ -48,9 +48,10 @@ log = logging.getLogger("dflock_integrations.http")
 ClientGone = Callable[[], Awaitable[object]]
 
 
-class AsyncHandle(Protocol):
-    """What the hold path needs of an async handle (`AsyncLease` has it), and what the
-    app is given of it (`request.state.dflock_lease`, a FastAPI dependency's value)."""
+class HeldLease(Protocol):
+    """What the app is given of a hold (`request.state.dflock_lease`, a FastAPI
+    dependency's value): an `AsyncLease`, a multilock mode, a rate-limit admission, or
+    a `SkippedLease` while locking is off. Pass `fence` to storage that checks it."""
 
     @property
     def name(self) -> str: ...
@@ -66,6 +67,11 @@ class AsyncHandle(Protocol):
     def held(self) -> bool: ...
     @property
     def lost(self) -> bool: ...
+
+
+class AsyncHandle(HeldLease, Protocol):
+    """What the hold path needs of an async handle (`AsyncLease` has it)."""
+
     @property
     def acquire_timeout_s(self) -> float: ...
     async def acquire(self, timeout_s: float | None = None) -> bool: ...
@@ -147,7 +153,13 @@ class Hold:
     def lease(
         self, client: AsyncDflockClient | SyncDflockClient, key: str
     ) -> AsyncHandle | SyncHandle:
-        """The handle on `key`, not taken yet."""
+        """The handle on `key`, not taken yet: a lock or semaphore slot here; a hold of
+        another kind (`limiters.py`) overrides `_handle`, which builds it."""
+        return self._handle(client, key)
+
+    def _handle(
+        self, client: AsyncDflockClient | SyncDflockClient, key: str
+    ) -> AsyncHandle | SyncHandle:
         lease: AsyncLease | SyncLease = client.lease(
             key,
             limit=self.limit,

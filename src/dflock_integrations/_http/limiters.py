@@ -19,7 +19,7 @@ the handles themselves are in `handles.py`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, overload
+from typing import Any
 
 from typing_extensions import Unpack
 
@@ -55,11 +55,7 @@ class MultiLockHold(Hold):
             return self
         return dataclasses.replace(self, mode=mode_for(method))
 
-    @overload
-    def lease(self, client: AsyncDflockClient, key: str) -> AsyncHandle: ...
-    @overload
-    def lease(self, client: SyncDflockClient, key: str) -> SyncHandle: ...
-    def lease(
+    def _handle(
         self, client: AsyncDflockClient | SyncDflockClient, key: str
     ) -> AsyncHandle | SyncHandle:
         multilock = client.multilock(
@@ -82,11 +78,7 @@ class RateLimitHold(Hold):
 
     rate: Rate = _PLACEHOLDER_RATE  # always given: see rate_limit_hold
 
-    @overload
-    def lease(self, client: AsyncDflockClient, key: str) -> AsyncHandle: ...
-    @overload
-    def lease(self, client: SyncDflockClient, key: str) -> SyncHandle: ...
-    def lease(
+    def _handle(
         self, client: AsyncDflockClient | SyncDflockClient, key: str
     ) -> AsyncHandle | SyncHandle:
         limiter = self._limiter(client, key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final, Literal, Protocol, cast
 
 from typing_extensions import Unpack
@@ -132,69 +132,6 @@ class TaskKey:
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseAdmission:
-    """`@single_instance` (`limit` None: a lock) or `@dflock_semaphore` (a slot of `limit`)."""
-
-    key: TaskKey
-    limit: int | None
-    on_busy: OnBusy
-    acquire_timeout_s: float | None
-    lease_ttl_s: int | None
-    retry: RetryPolicy
-    emit: bool
-
-    @property
-    def decorator(self) -> str:
-        return self.key.decorator
-
-    def wait_s(self, settings: DflockSettings) -> float:
-        """How long to wait for a grant, in FIFO order."""
-        if self.acquire_timeout_s is not None:
-            return self.acquire_timeout_s
-        # A lock decides at once unless told to wait; a semaphore slot is worth a wait.
-        if self.limit is None and self.on_busy != "wait":
-            return 0.0
-        return settings.acquire_timeout_s
-
-    def take(self, client: SyncDflockClient, key: str) -> SyncLease:
-        lease = client.lease(
-            key, limit=self.limit, lease_ttl_s=self.lease_ttl_s, label=self.key.label(key)
-        )
-        timeout = self.wait_s(client.settings)
-        if not lease.acquire(timeout):
-            raise lease.timeout_error(timeout)
-        return lease
-
-    def countdown(self, task: Any, reason: BaseException) -> float:
-        return self.retry.countdown(task)
-
-
-def lease_admission(
-    decorator: str,
-    key: object,
-    *,
-    limit: int | None,
-    on_busy: str,
-    allowed: tuple[str, ...],
-    **options: Unpack[TaskOptions],
-) -> LeaseAdmission:
-    """A checked `LeaseAdmission`; every error names the decorator and the option."""
-    option = "on_locked" if limit is None else "on_full"
-    common = Common.checked(decorator, key, options, TaskOptions, **{option: (on_busy, allowed)})
-    lease_ttl_s = options.get("lease_ttl_s")
-    check_lease_options(limit=limit, lease_ttl_s=lease_ttl_s, where=decorator)
-    return LeaseAdmission(
-        key=common.key,
-        limit=limit,
-        on_busy=common.on_busy,
-        acquire_timeout_s=common.acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        retry=common.retry,
-        emit=common.emit,
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class Common:
     """The options every admission checks alike: key, on_busy, wait, retry, emit."""
 
@@ -232,3 +169,59 @@ class Common:
             retry=retry,
             emit=emit,
         )
+
+    @property
+    def decorator(self) -> str:
+        return self.key.decorator
+
+    def countdown(self, task: Any, reason: BaseException) -> float:
+        """Seconds before a run that found its key busy (or no server) runs again."""
+        return self.retry.countdown(task)
+
+    def parts(self) -> dict[str, Any]:
+        """Its fields by name, for an admission that adds its own (not `asdict`, which
+        would turn the key and the retry policy into dicts too)."""
+        return {f.name: getattr(self, f.name) for f in fields(Common)}
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAdmission(Common):
+    """`@single_instance` (`limit` None: a lock) or `@dflock_semaphore` (a slot of `limit`)."""
+
+    limit: int | None
+    lease_ttl_s: int | None
+
+    def wait_s(self, settings: DflockSettings) -> float:
+        """How long to wait for a grant, in FIFO order."""
+        if self.acquire_timeout_s is not None:
+            return self.acquire_timeout_s
+        # A lock decides at once unless told to wait; a semaphore slot is worth a wait.
+        if self.limit is None and self.on_busy != "wait":
+            return 0.0
+        return settings.acquire_timeout_s
+
+    def take(self, client: SyncDflockClient, key: str) -> SyncLease:
+        lease = client.lease(
+            key, limit=self.limit, lease_ttl_s=self.lease_ttl_s, label=self.key.label(key)
+        )
+        timeout = self.wait_s(client.settings)
+        if not lease.acquire(timeout):
+            raise lease.timeout_error(timeout)
+        return lease
+
+
+def lease_admission(
+    decorator: str,
+    key: object,
+    *,
+    limit: int | None,
+    on_busy: str,
+    allowed: tuple[str, ...],
+    **options: Unpack[TaskOptions],
+) -> LeaseAdmission:
+    """A checked `LeaseAdmission`; every error names the decorator and the option."""
+    option = "on_locked" if limit is None else "on_full"
+    common = Common.checked(decorator, key, options, TaskOptions, **{option: (on_busy, allowed)})
+    lease_ttl_s = options.get("lease_ttl_s")
+    check_lease_options(limit=limit, lease_ttl_s=lease_ttl_s, where=decorator)
+    return LeaseAdmission(**common.parts(), limit=limit, lease_ttl_s=lease_ttl_s)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from typing_extensions import Unpack
 
-from dflock_integrations.celery._admission import ON_FULL, Common, OnBusy, TaskKey, TaskOptions
-from dflock_integrations.celery._retry import RetryPolicy
+from dflock_integrations.celery._admission import ON_FULL, Common, TaskOptions
 from dflock_integrations.client import LockMode, SyncDflockClient, SyncMultiLockHandle
 from dflock_integrations.options import check_lease_options
 
@@ -16,21 +14,12 @@ DECORATOR = "@dflock_multilock"
 
 
 @dataclass(frozen=True, slots=True)
-class MultiLockAdmission:
+class MultiLockAdmission(Common):
     """A hold of `key` in `mode`, one of up to `max_shared` shared holds or the only one."""
 
-    key: TaskKey
     max_shared: int
     mode: LockMode
-    on_busy: OnBusy
-    acquire_timeout_s: float | None
     lease_ttl_s: int | None
-    retry: RetryPolicy
-    emit: bool
-
-    @property
-    def decorator(self) -> str:
-        return self.key.decorator
 
     def take(self, client: SyncDflockClient, key: str) -> SyncMultiLockHandle:
         multilock = client.multilock(
@@ -47,9 +36,6 @@ class MultiLockAdmission:
         )
         handle: SyncMultiLockHandle = multilock.acquire(self.mode, timeout)
         return handle
-
-    def countdown(self, task: Any, reason: BaseException) -> float:
-        return self.retry.countdown(task)
 
 
 def multilock_admission(
@@ -74,12 +60,5 @@ def multilock_admission(
             f"hold the key at once), got {max_shared!r}"
         )
     return MultiLockAdmission(
-        key=common.key,
-        max_shared=max_shared,
-        mode=checked_mode,
-        on_busy=common.on_busy,
-        acquire_timeout_s=common.acquire_timeout_s,
-        lease_ttl_s=lease_ttl_s,
-        retry=common.retry,
-        emit=common.emit,
+        **common.parts(), max_shared=max_shared, mode=checked_mode, lease_ttl_s=lease_ttl_s
     )

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 from typing_extensions import Unpack
 
-from dflock_integrations.celery._admission import Common, OnBusy, TaskKey
-from dflock_integrations.celery._retry import RetryOptions, RetryPolicy
+from dflock_integrations.celery._admission import Common, OnBusy
+from dflock_integrations.celery._retry import RetryOptions
 from dflock_integrations.client import Rate, SyncDflockClient
 from dflock_integrations.errors import RateLimited
 from dflock_integrations.settings import DflockSettings
@@ -41,19 +41,10 @@ class Permit:
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimitAdmission:
+class RateLimitAdmission(Common):
     """A permit of `rate` for the run's key; `on_busy` is the decorator's `on_limited`."""
 
-    key: TaskKey
     rate: Rate
-    on_busy: OnBusy
-    acquire_timeout_s: float | None
-    retry: RetryPolicy
-    emit: bool
-
-    @property
-    def decorator(self) -> str:
-        return self.key.decorator
 
     def wait_s(self, settings: DflockSettings) -> float:
         """How long to wait for a permit, in FIFO order: only "wait" waits unless told."""
@@ -85,11 +76,4 @@ def rate_limit_admission(
         checked_rate = Rate.parse(rate)
     except ValueError as exc:
         raise ValueError(f"{DECORATOR}: {exc}") from None
-    return RateLimitAdmission(
-        key=common.key,
-        rate=checked_rate,
-        on_busy=common.on_busy,
-        acquire_timeout_s=common.acquire_timeout_s,
-        retry=common.retry,
-        emit=common.emit,
-    )
+    return RateLimitAdmission(**common.parts(), rate=checked_rate)

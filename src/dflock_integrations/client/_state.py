@@ -126,6 +126,17 @@ class LeaseState:
             held = time.monotonic() - started
             metrics.waited(self.kind, self.metric_name, self.server, held, outcome)
 
+    def _check_before_release(self, pool: Any, conn: Any) -> None:
+        """Raise LockLostError, dropping `conn`, when the grant is no longer ours to give
+        back: lost already, or its lease ran out here because renewals did not keep up
+        (a blocked event loop), so the server may have granted the key to someone else."""
+        if not self.lost and self._expired_locally():
+            self._record_loss("the lease ran out before release")
+        if self.lost:
+            pool.discard(conn)
+            raise self._lost_error()
+        self._report_hold("released")
+
     def _report_hold(self, outcome: str) -> None:
         metrics = self._metrics
         if metrics.enabled and self.token is not None:

@@ -1,29 +1,13 @@
-"""What a lock or semaphore dependency gives the endpoint."""
+"""What a dependency gives the endpoint: a held lease (`HeldLease`, the HTTP layer's), or a
+`SkippedLease` while locking is off."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
+from dflock_integrations._http.hold import HeldLease
 
-class HeldLease(Protocol):
-    """What a lock or semaphore dependency gives the endpoint (an `AsyncLease`, or a
-    `SkippedLease` while locking is off). Pass `fence` to storage that checks it."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def limit(self) -> int | None: ...
-    @property
-    def token(self) -> str | None: ...
-    @property
-    def fence(self) -> int | None: ...
-    @property
-    def held(self) -> bool: ...
-    @property
-    def lost(self) -> bool: ...
+__all__ = ["HeldLease", "SkippedLease"]
 
 
 @dataclass(frozen=True, slots=True)

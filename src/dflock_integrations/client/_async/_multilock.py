@@ -21,7 +21,6 @@ the connection.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from typing_extensions import Self
@@ -83,12 +82,7 @@ class AsyncMultiLockHandle(LeaseState):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.release()
 
     def __repr__(self) -> str:
@@ -154,14 +148,7 @@ class AsyncMultiLock:
                 if handle.lost:
                     raise handle._lost_error()
                 return
-            if handle.lost:
-                pool.discard(conn)
-                raise handle._lost_error()
-            if handle._expired_locally():
-                handle._record_loss("the lease ran out before release")
-                pool.discard(conn)
-                raise handle._lost_error()
-            handle._report_hold("released")
+            handle._check_before_release(pool, conn)
             await self._client._keeper.release(handle, conn, pool, wait=wait)
         finally:
             handle._parts = []
@@ -300,12 +287,7 @@ class AsyncMultiLockHolding:
         self._handle = await self._owner.acquire(self._mode, self._timeout_s)
         return self._handle
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
             await handle.release()

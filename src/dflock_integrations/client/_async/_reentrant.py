@@ -10,7 +10,6 @@ entry leaves. Other tasks and threads, and other processes, queue as for any loc
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self
@@ -96,10 +95,5 @@ class AsyncReentrantLock:
             raise self.timeout_error(self._lock.acquire_timeout_s)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.release()

@@ -29,20 +29,18 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from typing_extensions import Self
 
 from dflock_integrations._broker_url import BrokerUrl
+from dflock_integrations._extras import require
 from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription, Signal
 from dflock_integrations.errors import AuthenticationError, DflockError, ServerUnavailable
 from dflock_integrations.settings import DflockSettings
 
-try:
-    from nats.aio.client import Client
-    from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
-    from nats.errors import AuthorizationError, MaxPayloadError
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "DFLOCK_SIGNALS_URL=nats://... needs nats-py: pip install 'dflock-integrations[nats]'"
-    ) from None
+# nats-py comes with the [nats] extra; without it, an ImportError that says so.
+require("nats", "DFLOCK_SIGNALS_URL=nats://...", "nats-py", "nats")
+from nats.aio.client import Client  # noqa: E402
+from nats.aio.msg import Msg  # noqa: E402
+from nats.aio.subscription import Subscription  # noqa: E402
+from nats.errors import AuthorizationError, MaxPayloadError  # noqa: E402
 
 if TYPE_CHECKING:
     from dflock_integrations.client._signals import Feed

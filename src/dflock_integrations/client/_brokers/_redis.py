@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import Self
 
 from dflock_integrations._broker_url import BrokerUrl
+from dflock_integrations._extras import require
 from dflock_integrations.client._brokers import _redis_lua as lua
 from dflock_integrations.client._brokers._backoff import reconnect, stop
 from dflock_integrations.client._signals import AsyncSubscription
@@ -41,16 +42,13 @@ from dflock_integrations.errors import (
 )
 from dflock_integrations.settings import DflockSettings
 
-try:
-    from redis import exceptions as redis_errors
-    from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-except ImportError:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "DFLOCK_SIGNALS_URL=redis://... needs redis-py: pip install 'dflock-integrations[redis]'"
-    ) from None
+# redis-py comes with the [redis] extra; without it, an ImportError that says so.
+require("redis", "DFLOCK_SIGNALS_URL=redis://...", "redis-py", "redis")
+from redis import exceptions as redis_errors  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+from redis.asyncio.client import PubSub  # noqa: E402
+from redis.asyncio.retry import Retry  # noqa: E402
+from redis.backoff import NoBackoff  # noqa: E402
 
 if TYPE_CHECKING:
     from dflock_integrations.client._signals import Feed
@@ -195,7 +193,47 @@ class RedisBroker:
             await self._redis.aclose()
 
 
-class _PlainFeed:
+class _Feed:
+    """What both feeds do: connect, read until the connection fails, connect again."""
+
+    _broker: RedisBroker
+    _sub: AsyncSubscription
+    _reader: asyncio.Task[None] | None
+    _shown_as = "dflock listener"  # how the reconnect warning names this listener
+
+    async def open(self) -> None:
+        try:
+            await self._connect()
+        except Exception as exc:
+            raise self._broker.failure(exc) from None
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                await self._pump()
+            except Exception as exc:
+                log.warning(
+                    "%s: lost Redis at %s (%s); reconnecting",
+                    self._shown_as,
+                    self._broker.shown,
+                    self._broker._url.scrub(str(exc) or type(exc).__name__),
+                )
+            await self._disconnect()
+            await reconnect(self._connect, self._broker.shown)
+            self._sub.reconnects += 1
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def _pump(self) -> None:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
+
+
+class _PlainFeed(_Feed):
     """A pub/sub connection of its own, subscribed to its pattern's channel."""
 
     def __init__(self, broker: RedisBroker, subscription: AsyncSubscription) -> None:
@@ -206,14 +244,7 @@ class _PlainFeed:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
 
-    async def open(self) -> None:
-        try:
-            await self._subscribe()
-        except Exception as exc:
-            raise self._broker.failure(exc) from None
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _subscribe(self) -> None:
+    async def _connect(self) -> None:
         pubsub = self._broker._redis.pubsub()
         try:
             await pubsub.subscribe(self._channel)
@@ -229,20 +260,6 @@ class _PlainFeed:
                 await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             raise
         self._pubsub = pubsub
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                await self._pump()
-            except Exception as exc:
-                log.warning(
-                    "dflock listener: lost Redis at %s (%s); reconnecting",
-                    self._broker.shown,
-                    self._broker._url.scrub(str(exc) or type(exc).__name__),
-                )
-            await self._drop_pubsub()
-            await reconnect(self._subscribe, self._broker.shown)
-            self._sub.reconnects += 1
 
     async def _pump(self) -> None:
         pubsub = self._pubsub
@@ -262,7 +279,7 @@ class _PlainFeed:
                 channel, _, payload = message["data"].decode().partition(" ")
                 deliver(channel, payload, source)
 
-    async def _drop_pubsub(self) -> None:
+    async def _disconnect(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             self._broker.release(self._member)
@@ -273,10 +290,10 @@ class _PlainFeed:
     async def aclose(self) -> None:
         reader, self._reader = self._reader, None
         await stop(reader)
-        await self._drop_pubsub()
+        await self._disconnect()
 
 
-class _GroupFeed:
+class _GroupFeed(_Feed):
     """A consumer of its group's Stream: each entry goes to one member of the group."""
 
     def __init__(self, broker: RedisBroker, subscription: AsyncSubscription) -> None:
@@ -288,34 +305,16 @@ class _GroupFeed:
         self._consumer = uuid.uuid4().hex
         self._joined = False
         self._reader: asyncio.Task[None] | None = None
+        self._shown_as = f"dflock listener (group {subscription.group})"
 
-    async def open(self) -> None:
-        try:
-            await self._join()
-        except Exception as exc:
-            raise self._broker.failure(exc) from None
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _join(self) -> None:
+    async def _connect(self) -> None:
         await self._broker.join_group(self._member, self._stream, self._consumer)
         self._joined = True
 
-    async def _read(self) -> None:
-        while True:
-            try:
-                await self._pump()
-            except Exception as exc:
-                log.warning(
-                    "dflock listener (group %s): lost Redis at %s (%s); reconnecting",
-                    self._sub.group,
-                    self._broker.shown,
-                    self._broker._url.scrub(str(exc) or type(exc).__name__),
-                )
-            if self._joined:
-                self._joined = False
-                self._broker.release(self._member)
-            await reconnect(self._join, self._broker.shown)
-            self._sub.reconnects += 1
+    async def _disconnect(self) -> None:
+        if self._joined:
+            self._joined = False
+            self._broker.release(self._member)
 
     async def _pump(self) -> None:
         redis = self._broker._redis

@@ -205,16 +205,7 @@ class SyncLease(LeaseState):
             if queued:
                 pool.discard(conn)  # closing the connection withdraws the waiter
                 return
-            if self.lost:
-                pool.discard(conn)
-                raise self._lost_error()
-            if self._expired_locally():
-                # Renewals did not keep up (a blocked event loop): the server may already
-                # have granted the key to someone else.
-                self._record_loss("the lease ran out before release")
-                pool.discard(conn)
-                raise self._lost_error()
-            self._report_hold("released")
+            self._check_before_release(pool, conn)
             self._client._keeper.release(self, conn, pool, wait=wait)
         finally:
             self._clear()

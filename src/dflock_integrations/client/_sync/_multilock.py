@@ -23,7 +23,6 @@ the connection.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from typing_extensions import Self
@@ -85,12 +84,7 @@ class SyncMultiLockHandle(LeaseState):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
 
     def __repr__(self) -> str:
@@ -154,14 +148,7 @@ class SyncMultiLock:
                 if handle.lost:
                     raise handle._lost_error()
                 return
-            if handle.lost:
-                pool.discard(conn)
-                raise handle._lost_error()
-            if handle._expired_locally():
-                handle._record_loss("the lease ran out before release")
-                pool.discard(conn)
-                raise handle._lost_error()
-            handle._report_hold("released")
+            handle._check_before_release(pool, conn)
             self._client._keeper.release(handle, conn, pool, wait=wait)
         finally:
             handle._parts = []
@@ -300,12 +287,7 @@ class SyncMultiLockHolding:
         self._handle = self._owner.acquire(self._mode, self._timeout_s)
         return self._handle
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.release()

@@ -12,7 +12,6 @@ entry leaves. Other tasks and threads, and other processes, queue as for any loc
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self
@@ -98,10 +97,5 @@ class SyncReentrantLock:
             raise self.timeout_error(self._lock.acquire_timeout_s)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
