@@ -27,6 +27,9 @@ PREFIX = "DFLOCK_"
 OTHER_VARIABLES = frozenset(
     {
         "PYTHON",  # ./dev: the interpreter to build .venv with
+        "VENV",  # ./dev: the environment to build (.ci/run tests two Pythons)
+        "TEST_FAILOVER",  # tests/celery/background.py: where the beat failover runs
+        "TEST_UPSTREAM",  # tests/server/test_generations.py: real dflockd binaries
         "CHROMIUM",  # scripts/ensure_chromium.sh and the browser test
         "CHROMEDRIVER",
         "CELERY_TEST_CONF",  # tests/ and bench/: a Celery worker's configuration

@@ -17,9 +17,18 @@ from dflock_integrations.client import SyncDflockClient
 from dflock_integrations.testing.filesystem_broker import filesystem_broker
 from dflock_integrations.testing.pytest_plugin import settings_for
 
+import background
 from workers import CONF_ENV, start_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def pytest_collection_finish(session):
+    background.start_if_collected(session)  # the beat failover, beside the suite
+
+
+def pytest_sessionfinish(session):
+    background.stop(session)
 
 
 def using_redis() -> bool:

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+import background
 from beats import Beat, Sent, beat_env
 from helpers import eventually_sync
 
@@ -70,12 +71,24 @@ def pause_until(moment):
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
-# About two minutes by design (the scenario spans them); it runs in every suite, CI included.
+# About two minutes by design (the scenario spans them); it runs in every suite, CI included,
+# beside the other tests (see background.py).
 @pytest.mark.slow
-@pytest.mark.timeout(200)
-def test_one_beat_sends_through_a_kill_and_a_freeze(
-    celery_conf, queue, sent, beats, dflock_server, dflock_client
-):
+@pytest.mark.timeout(background.RUN_TIMEOUT_S + 20)
+def test_one_beat_sends_through_a_kill_and_a_freeze(request):
+    run = background.run_of(request.config)
+    if run is not None:
+        status, output = run.outcome()
+        print(output[-3000:])
+        assert status == 0, f"the failover run failed (exit {status}):\n{output[-6000:]}"
+        return
+    failover(*(request.getfixturevalue(name) for name in FIXTURES))
+
+
+FIXTURES = ("celery_conf", "queue", "sent", "beats", "dflock_server", "dflock_client")
+
+
+def failover(celery_conf, queue, sent, beats, dflock_server, dflock_client):
     key = "celery-beat:beat_app"
     env = beat_env(
         {**celery_conf, "task_default_queue": queue},
