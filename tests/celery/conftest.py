@@ -18,6 +18,7 @@ from dflock_integrations.testing.filesystem_broker import filesystem_broker
 from dflock_integrations.testing.pytest_plugin import settings_for
 
 import background
+from beats import Sent
 from workers import CONF_ENV, start_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -88,17 +89,37 @@ def worker_client(dflock_server, worker_prefix):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path_factory):
+def worker_env(dflock_server, worker_prefix) -> dict[str, str]:
+    """The DFLOCK_* variables of every worker: the session's server and key prefix."""
+    return {
+        "DFLOCK_SERVERS": dflock_server.address,
+        "DFLOCK_KEY_PREFIX": worker_prefix,
+        "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
+    }
+
+
+@pytest.fixture
+def queue():
+    """A queue of this test's own (the beat tests: what their beats send to)."""
+    return f"beat-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def sent(celery_conf, queue):
+    """Every message the test's beats publish on `queue`, as it arrives."""
+    reader = Sent({**celery_conf, "task_default_queue": queue}, queue)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app, celery_conf, worker_env, tmp_path_factory):
     """A running worker, confirmed by a real round trip (the ping task) before any test."""
     worker = start_worker(
         celery_app,
         celery_conf,
         tmp_path_factory.mktemp("celery-worker") / "worker.log",
-        {
-            "DFLOCK_SERVERS": dflock_server.address,
-            "DFLOCK_KEY_PREFIX": worker_prefix,
-            "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
-        },
+        worker_env,
     )
     try:
         yield worker
@@ -107,7 +128,7 @@ def celery_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_pat
 
 
 @pytest.fixture
-def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
+def own_worker(celery_app, celery_conf, worker_env, tmp_path):
     """A worker of this test's own, on a queue of its own, for tests that kill its children.
 
     Under load, a child ended by `revoke(terminate=True)` or a hard time limit can leave
@@ -120,11 +141,7 @@ def own_worker(celery_app, celery_conf, dflock_server, worker_prefix, tmp_path):
         celery_app,
         conf,
         tmp_path / "worker.log",
-        {
-            "DFLOCK_SERVERS": dflock_server.address,
-            "DFLOCK_KEY_PREFIX": worker_prefix,
-            "DFLOCK_SERVER_READ_TIMEOUT_S": str(dflock_server.config.read_timeout_s),
-        },
+        worker_env,
     )
     try:
         yield worker

@@ -5,7 +5,6 @@ Real parts: a dflock server, the broker, and the messages beat publishes (read b
 """
 
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -15,22 +14,9 @@ from celery.beat import PersistentScheduler
 from dflock_integrations.celery.beat import DflockScheduler, beat_settings
 from dflock_integrations.errors import ConfigurationError
 
-from beats import Sent
 from helpers import eventually_sync
 
 LEASE_S = 5
-
-
-@pytest.fixture
-def queue():
-    return f"beat-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def sent(celery_conf, queue):
-    reader = Sent({**celery_conf, "task_default_queue": queue}, queue)
-    yield reader
-    reader.close()
 
 
 def make_app(celery_conf, queue, settings, schedule, **dflock):

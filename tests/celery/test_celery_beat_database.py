@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -22,11 +21,6 @@ pytest.importorskip("django_celery_beat")
 LEASE_S = 5
 PERIOD_S = 1.0
 TAKEOVER_S = LEASE_S + 2
-
-
-@pytest.fixture
-def queue():
-    return f"beat-{uuid.uuid4().hex[:10]}"
 
 
 def test_database_scheduler_one_beat_at_a_time(

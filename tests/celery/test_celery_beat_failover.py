@@ -10,30 +10,17 @@ its lease sends nothing more, and a waiting standby stops at once on Ctrl-C.
 import itertools
 import signal
 import time
-import uuid
 
 import pytest
 
 import background
-from beats import Beat, Sent, beat_env
+from beats import Beat, beat_env
 from helpers import eventually_sync
 
 LEASE_S = 5
 PERIOD_S = 1.0  # beat_app's schedule
 TAKEOVER_S = LEASE_S + 2  # the promise: a standby leads within a lease plus 2 s
 START_TIMEOUT_S = 30.0
-
-
-@pytest.fixture
-def queue():
-    return f"beat-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def sent(celery_conf, queue):
-    reader = Sent({**celery_conf, "task_default_queue": queue}, queue)
-    yield reader
-    reader.close()
 
 
 @pytest.fixture
