@@ -19,7 +19,6 @@ the handles themselves are in `handles.py`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from typing_extensions import Unpack
 
@@ -81,17 +80,14 @@ class RateLimitHold(Hold):
     def _handle(
         self, client: AsyncDflockClient | SyncDflockClient, key: str
     ) -> AsyncHandle | SyncHandle:
-        limiter = self._limiter(client, key)
+        # The client gives the same limiter request after request: a new one would open
+        # and park a connection for every request.
+        limiter = client.rate_limiter(
+            key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
+        )
         if isinstance(client, AsyncDflockClient):
             return AsyncAdmission(limiter, self.acquire_timeout_s or 0.0)
         return SyncAdmission(limiter, self.acquire_timeout_s or 0.0)
-
-    def _limiter(self, client: AsyncDflockClient | SyncDflockClient, key: str) -> Any:
-        """The limiter of `key` on `client`: the client gives the same one request after
-        request (a new one would open and park a connection for every request)."""
-        return client.rate_limiter(
-            key, self.rate, acquire_timeout_s=self.acquire_timeout_s, label=self.label
-        )
 
 
 def multilock_hold(
